@@ -1,0 +1,31 @@
+import type { AuditEvent } from './audit-event.js';
+
+/**
+ * Where audit events go. `log` may return a promise; a rejected one (or a throw) is reported
+ * through the auditor's failure handler and never reaches the request.
+ */
+export interface AuditSink {
+  log(event: AuditEvent): void | Promise<void>;
+}
+
+/** An in-memory sink for tests and local inspection. */
+export interface MemoryAuditSink extends AuditSink {
+  readonly events: readonly AuditEvent[];
+  clear(): void;
+}
+
+/** Keeps every event in an array, bounded so a long-running process cannot grow without end. */
+export function createMemoryAuditSink(options: { maxEvents?: number } = {}): MemoryAuditSink {
+  const maxEvents = options.maxEvents ?? 10_000;
+  const events: AuditEvent[] = [];
+  return {
+    events,
+    log(event) {
+      events.push(event);
+      if (events.length > maxEvents) events.splice(0, events.length - maxEvents);
+    },
+    clear() {
+      events.length = 0;
+    },
+  };
+}

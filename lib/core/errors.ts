@@ -1,0 +1,135 @@
+/**
+ * Every way a request can be refused, with the HTTP status and the RFC 6750 error it maps to.
+ * The code is the stable contract (clients and audit queries switch on it); messages may improve.
+ */
+const ERROR_TABLE = {
+  // 400: the request itself is malformed; RFC 6750 §3.1 "invalid_request".
+  invalid_request: { status: 400, bearerError: 'invalid_request' },
+  multiple_credentials: { status: 400, bearerError: 'invalid_request' },
+  token_in_url: { status: 400, bearerError: 'invalid_request' },
+  token_in_body: { status: 400, bearerError: 'invalid_request' },
+  // 401 without an error attribute: no credential was offered (RFC 6750 §3.1, last paragraph).
+  credentials_missing: { status: 401, bearerError: undefined },
+  unsupported_auth_scheme: { status: 401, bearerError: undefined },
+  // 401 "invalid_token": a credential was offered and it is not acceptable.
+  token_malformed: { status: 401, bearerError: 'invalid_token' },
+  token_too_large: { status: 401, bearerError: 'invalid_token' },
+  token_encrypted: { status: 401, bearerError: 'invalid_token' },
+  token_header_forbidden: { status: 401, bearerError: 'invalid_token' },
+  token_algorithm_refused: { status: 401, bearerError: 'invalid_token' },
+  token_type_invalid: { status: 401, bearerError: 'invalid_token' },
+  token_signature_invalid: { status: 401, bearerError: 'invalid_token' },
+  token_key_unknown: { status: 401, bearerError: 'invalid_token' },
+  token_issuer_unknown: { status: 401, bearerError: 'invalid_token' },
+  token_audience_invalid: { status: 401, bearerError: 'invalid_token' },
+  token_expired: { status: 401, bearerError: 'invalid_token' },
+  token_not_yet_valid: { status: 401, bearerError: 'invalid_token' },
+  token_too_old: { status: 401, bearerError: 'invalid_token' },
+  token_lifetime_excessive: { status: 401, bearerError: 'invalid_token' },
+  token_claim_missing: { status: 401, bearerError: 'invalid_token' },
+  token_claim_invalid: { status: 401, bearerError: 'invalid_token' },
+  // 403: the caller is known and not allowed here.
+  insufficient_scope: { status: 403, bearerError: 'insufficient_scope' },
+  service_account_refused: { status: 403, bearerError: undefined },
+  api_key_refused: { status: 403, bearerError: undefined },
+  role_missing: { status: 403, bearerError: undefined },
+  group_missing: { status: 403, bearerError: undefined },
+  groups_unresolved: { status: 403, bearerError: undefined },
+  access_denied: { status: 403, bearerError: undefined },
+  // 5xx: our side or the identity provider's, never the user's fault, so never a 401.
+  authentication_not_configured: { status: 500, bearerError: undefined },
+  internal_error: { status: 500, bearerError: undefined },
+  identity_provider_unavailable: { status: 503, bearerError: undefined },
+} as const satisfies Record<string, { status: number; bearerError: string | undefined }>;
+
+/** The stable, machine-readable reason a request was refused. */
+export type IdentityErrorCode = keyof typeof ERROR_TABLE;
+
+/** Every {@link IdentityErrorCode}, for documentation and exhaustive tests. */
+export const IDENTITY_ERROR_CODES = Object.freeze(Object.keys(ERROR_TABLE) as IdentityErrorCode[]);
+
+export interface IdentityErrorOptions {
+  /** The underlying error, kept for logs and audit events; never sent to the client. */
+  cause?: unknown;
+  /** Facts for the audit event (the rule that fired, the roles required); never secrets. */
+  details?: Readonly<Record<string, unknown>>;
+  /** For `insufficient_scope`: the scopes the route needs (RFC 6750 §3 `scope` attribute). */
+  requiredScopes?: readonly string[];
+}
+
+/**
+ * The one error class of this package. Every refusal carries a stable `code`, the HTTP
+ * `status`, and a `message` written for the person who has to fix it.
+ *
+ * Messages never contain a token, a password or a library's internal text; 5xx errors are
+ * marked `expose: false` so that the error handler shows a generic message instead.
+ */
+export class IdentityError extends Error {
+  override readonly name = 'IdentityError';
+  readonly code: IdentityErrorCode;
+  readonly status: number;
+  /** Whether `message` may be shown to the client as it is. */
+  readonly expose: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly requiredScopes: readonly string[];
+
+  constructor(code: IdentityErrorCode, message: string, options: IdentityErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = ERROR_TABLE[code].status;
+    this.expose = this.status < 500;
+    this.details = Object.freeze({ ...options.details });
+    this.requiredScopes = Object.freeze([...(options.requiredScopes ?? [])]);
+  }
+
+  /** The RFC 6750 error attribute, or undefined where the RFC says to send none. */
+  get bearerError(): string | undefined {
+    return ERROR_TABLE[this.code].bearerError;
+  }
+
+  /**
+   * The `WWW-Authenticate` challenge for this error (RFC 6750 §3), or undefined when the
+   * status is not one that carries a Bearer challenge.
+   */
+  wwwAuthenticate(realm?: string): string | undefined {
+    if (this.status !== 401 && this.code !== 'insufficient_scope' && this.status !== 400) {
+      return undefined;
+    }
+    const params: string[] = [];
+    if (realm !== undefined) params.push(`realm="${quotable(realm)}"`);
+    const bearerError = this.bearerError;
+    if (bearerError !== undefined) {
+      params.push(`error="${bearerError}"`, `error_description="${quotable(this.message)}"`);
+    }
+    if (this.requiredScopes.length > 0) {
+      params.push(`scope="${quotable(this.requiredScopes.join(' '))}"`);
+    }
+    return params.length === 0 ? 'Bearer' : `Bearer ${params.join(', ')}`;
+  }
+
+  /**
+   * Headers for Express's default error handler, which copies `err.headers` onto the response:
+   * an app that forgot `identityErrorHandler()` still sends a correct challenge.
+   */
+  get headers(): Record<string, string> {
+    const challenge = this.wwwAuthenticate();
+    return challenge === undefined ? {} : { 'WWW-Authenticate': challenge };
+  }
+}
+
+/** Whether a value is one of this package's errors (across duplicate installs too). */
+export function isIdentityError(value: unknown): value is IdentityError {
+  return (
+    value instanceof IdentityError ||
+    (value instanceof Error &&
+      value.name === 'IdentityError' &&
+      typeof (value as { code?: unknown }).code === 'string' &&
+      Object.hasOwn(ERROR_TABLE, (value as unknown as { code: string }).code))
+  );
+}
+
+// RFC 6750 §3: error_description and scope allow %x20-21 / %x23-5B / %x5D-7E only, so
+// quotes, backslashes, control and non-ASCII characters are replaced rather than escaped.
+function quotable(value: string): string {
+  return value.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, "'").slice(0, 300);
+}

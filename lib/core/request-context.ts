@@ -1,0 +1,47 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Identity } from './identity.js';
+
+/** What agent and tool code can learn about the request it runs for. */
+export interface RequestScope {
+  identity: Identity | undefined;
+  readonly requestId: string;
+}
+
+const storage = new AsyncLocalStorage<RequestScope>();
+
+/**
+ * Runs `fn` with a request scope that code without access to `req` (an agent's tool, a data
+ * client) can read through {@link getCurrentIdentity}. Call {@link endRequestScope} when the
+ * request ends, so a timer or a late callback can no longer act as the user.
+ */
+export function runInRequestScope<T>(scope: RequestScope, fn: () => T): T {
+  return storage.run(scope, fn);
+}
+
+/** Forgets the identity of a finished request. */
+export function endRequestScope(scope: RequestScope): void {
+  scope.identity = undefined;
+}
+
+/**
+ * The identity of the request being served, from anywhere in its asynchronous call chain;
+ * undefined outside a request, before authentication, or once the response has finished.
+ *
+ * @example
+ * ```ts
+ * import { getCurrentIdentity } from 'express-identity-passthrough';
+ * export async function lookupOrdersTool() {
+ *   const user = getCurrentIdentity();
+ *   if (!user) throw new Error('no signed-in user');
+ *   return db.orders.forUser(user.subject);
+ * }
+ * ```
+ */
+export function getCurrentIdentity(): Identity | undefined {
+  return storage.getStore()?.identity;
+}
+
+/** The request id of the request being served, when there is one. */
+export function getCurrentRequestId(): string | undefined {
+  return storage.getStore()?.requestId;
+}

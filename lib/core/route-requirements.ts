@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { IdentityError } from './errors.js';
+import type { Identity } from './identity.js';
+
+const names = z.array(z.string().min(1)).min(1);
+const nameRequirement = z.union([
+  names,
+  z
+    .strictObject({ anyOf: names.optional(), allOf: names.optional() })
+    .refine((value) => value.anyOf !== undefined || value.allOf !== undefined, {
+      message: 'needs "anyOf" or "allOf"',
+    }),
+]);
+
+/** What a route asks of the identity; checked in this order, the first failure wins. */
+export const requirementsShape = {
+  /**
+   * Default: false. Lets service accounts, app-only and client-credentials tokens through.
+   * **Warning:** the AI then acts as a shared account, outside any one person's permissions,
+   * and the audit trail can no longer say who asked.
+   */
+  dangerouslyAllowServiceAccounts: z.boolean().optional(),
+  /** Scopes the token must all carry (403 `insufficient_scope` otherwise). */
+  scopes: names.optional(),
+  /** Roles: a list means any of them; or `{ anyOf, allOf }`. */
+  roles: nameRequirement.optional(),
+  /** Groups: a list means any of them; or `{ anyOf, allOf }`. */
+  groups: nameRequirement.optional(),
+  /** A final check of your own: return true to allow. */
+  allow: z
+    .custom<(identity: Identity) => boolean | Promise<boolean>>((value) => typeof value === 'function')
+    .optional(),
+};
+
+export const requirementsSchema = z.strictObject(requirementsShape);
+export type RouteRequirements = z.input<typeof requirementsSchema>;
+type ParsedRequirements = z.output<typeof requirementsSchema>;
+type NameRequirement = z.output<typeof nameRequirement>;
+
+/**
+ * Checks an identity against a route's requirements; resolves when allowed, throws an
+ * {@link IdentityError} that says what is missing and how to get it otherwise.
+ */
+export async function checkRequirements(
+  identity: Identity,
+  requirements: ParsedRequirements,
+): Promise<void> {
+  if (identity.kind === 'service' && requirements.dangerouslyAllowServiceAccounts !== true) {
+    throw new IdentityError(
+      'service_account_refused',
+      'This route acts on behalf of a person, and the credential belongs to a service account or application. Call it with the signed-in user\'s token.',
+      { details: { rule: identity.serviceAccountRule ?? 'unknown' } },
+    );
+  }
+  const needsGroups = requirements.roles !== undefined || requirements.groups !== undefined;
+  if (needsGroups && !identity.groupsComplete) {
+    throw new IdentityError(
+      'groups_unresolved',
+      'The identity provider left the user\'s groups out of the token (too many groups), so roles cannot be checked. Configure resolveGroups, or emit groups as app roles.',
+      { details: { reason: 'groups_overage' } },
+    );
+  }
+  const missingScopes = (requirements.scopes ?? []).filter(
+    (scope) => !identity.scopes.includes(scope),
+  );
+  if (missingScopes.length > 0) {
+    throw new IdentityError(
+      'insufficient_scope',
+      `The token lacks the scope${missingScopes.length > 1 ? 's' : ''} ${missingScopes.join(', ')}. Request a token with ${missingScopes.length > 1 ? 'these scopes' : 'this scope'}.`,
+      { requiredScopes: requirements.scopes ?? [], details: { missing_scopes: missingScopes } },
+    );
+  }
+  const roleProblem = unmet(requirements.roles, identity.roles);
+  if (roleProblem !== undefined) {
+    throw new IdentityError(
+      'role_missing',
+      `This route needs ${roleProblem.description} role${roleProblem.plural ? 's' : ''} ${roleProblem.names}; the user has ${identity.roles.length === 0 ? 'none' : identity.roles.join(', ')}. Map one of the user's groups to a required role in role_mapping, or grant the role.`,
+      { details: { required_roles: roleProblem.required } },
+    );
+  }
+  const groupProblem = unmet(requirements.groups, identity.groups);
+  if (groupProblem !== undefined) {
+    throw new IdentityError(
+      'group_missing',
+      `This route needs membership in ${groupProblem.description} group${groupProblem.plural ? 's' : ''} ${groupProblem.names}.`,
+      { details: { required_groups: groupProblem.required } },
+    );
+  }
+  if (requirements.allow !== undefined && (await requirements.allow(identity)) !== true) {
+    throw new IdentityError('access_denied', 'This route\'s access policy does not allow this user.', {
+      details: { rule: 'allow' },
+    });
+  }
+}
+
+function unmet(
+  requirement: NameRequirement | undefined,
+  held: readonly string[],
+): { description: string; names: string; required: readonly string[]; plural: boolean } | undefined {
+  if (requirement === undefined) return undefined;
+  const { anyOf, allOf } = Array.isArray(requirement)
+    ? { anyOf: requirement, allOf: undefined }
+    : requirement;
+  if (allOf !== undefined && !allOf.every((name) => held.includes(name))) {
+    return { description: 'all of the', names: allOf.join(', '), required: allOf, plural: true };
+  }
+  if (anyOf !== undefined && !anyOf.some((name) => held.includes(name))) {
+    return {
+      description: anyOf.length > 1 ? 'one of the' : 'the',
+      names: anyOf.join(', '),
+      required: anyOf,
+      plural: anyOf.length > 1,
+    };
+  }
+  return undefined;
+}

@@ -1,0 +1,47 @@
+import type { Request } from 'express';
+import { buildAuditEvent } from '../audit/audit-event.js';
+import { recordAuditEvent } from '../audit/auditor.js';
+import type { IdentityError } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
+import { auditRequestFacts } from './request-parts.js';
+import type { RequestState } from './request-state.js';
+
+/** Default `source` of audit events: the agent acting for the user. */
+export const DEFAULT_AUDIT_SOURCE = 'ai-assistant';
+
+/** Records one allow or deny decision of a middleware as an audit event. */
+export function auditDecision(
+  req: Request,
+  state: RequestState,
+  decision: {
+    action: string;
+    identity: Identity | undefined;
+    error?: IdentityError;
+    source?: string | undefined;
+    now: () => number;
+  },
+): void {
+  if (state.audit === undefined) return;
+  const { error } = decision;
+  const cause = error?.cause;
+  recordAuditEvent(
+    state.audit,
+    buildAuditEvent({
+      ...auditRequestFacts(req),
+      action: decision.action,
+      outcome: error === undefined ? 'allowed' : error.status >= 500 ? 'error' : 'denied',
+      reason: error?.code ?? 'ok',
+      status: error?.status ?? null,
+      requestId: state.requestId ?? 'unknown',
+      source: decision.source ?? state.source ?? DEFAULT_AUDIT_SOURCE,
+      identity: decision.identity,
+      details: {
+        ...error?.details,
+        // The library's own words help the on-call engineer; they never contain the token.
+        ...(cause instanceof Error ? { cause: `${cause.name}: ${cause.message}` } : {}),
+      },
+      now: decision.now,
+    }),
+    state.onAuditFailure,
+  );
+}

@@ -1,0 +1,119 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import type { AuditSink } from '../audit/audit-sink.js';
+import type { AuditFailureHandler } from '../audit/auditor.js';
+import { createConsoleAuditSink } from '../audit/console-sink.js';
+import { IdentityError, isIdentityError } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
+import { parseOptions } from '../core/options.js';
+import { endRequestScope, runInRequestScope } from '../core/request-context.js';
+import { requestIdFrom } from '../core/request-id.js';
+import {
+  authenticatorShape,
+  createBearerAuthenticator,
+  DEFAULT_API_KEY_HEADERS,
+} from '../providers/jwt/bearer-authenticator.js';
+import { auditDecision } from './audit-decision.js';
+import { authenticationRequest } from './request-parts.js';
+import { requestState } from './request-state.js';
+
+const authenticateSchema = z.strictObject({
+  ...authenticatorShape,
+  /** Where audit events go. Default: JSON lines on standard output. */
+  audit: z
+    .custom<AuditSink>(
+      (value) => typeof value === 'object' && value !== null && typeof (value as AuditSink).log === 'function',
+      { message: 'must be an audit sink: an object with a log(event) method' },
+    )
+    .optional(),
+  /** Called when the audit sink fails. Default: one JSON line on standard error. */
+  onAuditFailure: z.custom<AuditFailureHandler>((value) => typeof value === 'function').optional(),
+  /** The agent acting for the user, recorded as `source`. Default: `ai-assistant`. */
+  source: z.string().min(1).max(100).optional(),
+  /** The `realm` of the WWW-Authenticate challenge. Default: none. */
+  realm: z.string().min(1).max(100).optional(),
+  /** Generates request ids when the caller sends none. Default: `crypto.randomUUID`. */
+  generateRequestId: z.custom<() => string>((value) => typeof value === 'function').optional(),
+});
+
+/** Options of {@link authenticate}. */
+export type AuthenticateOptions = z.input<typeof authenticateSchema>;
+
+/** The middleware, plus `warm()` to load remote keys before the first request. */
+export interface AuthenticateMiddleware extends RequestHandler {
+  /** Fetches every issuer's JWKS; rejects (503 `identity_provider_unavailable`) when one fails. */
+  warm(): Promise<void>;
+}
+
+/**
+ * Authenticates the person behind each request from an `Authorization: Bearer` JWT and puts a
+ * frozen {@link Identity} on `req.identity` (and in the request scope for code without `req`).
+ * Refusals go to `next(err)` as an `IdentityError` after an audit event is recorded; mount
+ * {@link identityErrorHandler} to render them.
+ *
+ * @example
+ * ```ts
+ * app.use(authenticate({
+ *   issuer: 'https://login.example.com/',
+ *   audience: 'api://ai-assistant',
+ *   jwksUri: 'https://login.example.com/.well-known/jwks.json',
+ * }));
+ * ```
+ */
+export function authenticate(options: AuthenticateOptions): AuthenticateMiddleware {
+  const parsed = parseOptions(authenticateSchema, options, 'authenticate');
+  const { audit, onAuditFailure, source, realm, generateRequestId, ...core } = parsed;
+  const authenticator = createBearerAuthenticator(core);
+  const sink = audit ?? createConsoleAuditSink();
+  const now = core.now ?? Date.now;
+  const apiKeyHeaders = (core.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((name) => name.toLowerCase());
+
+  async function resolve(req: Request): Promise<{ identity?: Identity; error?: unknown }> {
+    try {
+      return { identity: await authenticator.authenticate(authenticationRequest(req)) };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  function handler(req: Request, res: Response, next: NextFunction): void {
+    const state = requestState(req);
+    state.requestId ??= requestIdFrom(req.headers, generateRequestId);
+    state.audit = sink;
+    state.onAuditFailure = onAuditFailure;
+    state.source ??= source;
+    state.realm ??= realm;
+    if (!res.headersSent) res.setHeader('X-Request-Id', state.requestId);
+    if (req.identity !== undefined) {
+      // An earlier authenticate() on this request already decided; never decide twice.
+      next();
+      return;
+    }
+    void resolve(req).then(({ identity, error }) => {
+      if (error !== undefined) {
+        const refusal = isIdentityError(error)
+          ? error
+          : new IdentityError('internal_error', 'Authentication failed unexpectedly.', { cause: error });
+        auditDecision(req, state, { action: 'authenticate', identity: undefined, error: refusal, now });
+        next(refusal);
+        return;
+      }
+      state.authenticated = true;
+      state.apiKeyHeader = apiKeyHeaders.find((name) => req.headers[name] !== undefined);
+      if (identity !== undefined) {
+        Object.defineProperty(req, 'identity', {
+          value: identity,
+          enumerable: true,
+          writable: false,
+          configurable: false,
+        });
+        auditDecision(req, state, { action: 'authenticate', identity, now });
+      }
+      const scope = { identity, requestId: state.requestId ?? '' };
+      res.once('close', () => endRequestScope(scope));
+      runInRequestScope(scope, next);
+    });
+  }
+
+  return Object.assign(handler, { warm: () => authenticator.warm() });
+}

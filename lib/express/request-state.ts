@@ -1,0 +1,33 @@
+import type { Request } from 'express';
+import type { AuditSink } from '../audit/audit-sink.js';
+import type { AuditFailureHandler } from '../audit/auditor.js';
+
+/** What the middlewares of one request share, kept off the request object. */
+export interface RequestState {
+  authenticated: boolean;
+  requestId: string | undefined;
+  apiKeyHeader: string | undefined;
+  audit: AuditSink | undefined;
+  onAuditFailure: AuditFailureHandler | undefined;
+  source: string | undefined;
+  realm: string | undefined;
+}
+
+const states = new WeakMap<Request, RequestState>();
+
+export function requestState(req: Request): RequestState {
+  let state = states.get(req);
+  if (state === undefined) {
+    state = {
+      authenticated: false,
+      requestId: undefined,
+      apiKeyHeader: undefined,
+      audit: undefined,
+      onAuditFailure: undefined,
+      source: undefined,
+      realm: undefined,
+    };
+    states.set(req, state);
+  }
+  return state;
+}

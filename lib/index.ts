@@ -1,0 +1,48 @@
+import './express/request-identity.js';
+
+export { authenticate } from './express/authenticate.js';
+export type { AuthenticateMiddleware, AuthenticateOptions } from './express/authenticate.js';
+export { requireUser } from './express/require-user.js';
+export type { RequireUserOptions } from './express/require-user.js';
+export { identityErrorHandler } from './express/error-handler.js';
+export { DEFAULT_AUDIT_SOURCE } from './express/audit-decision.js';
+
+export { IdentityError, isIdentityError, IDENTITY_ERROR_CODES } from './core/errors.js';
+export type { IdentityErrorCode, IdentityErrorOptions } from './core/errors.js';
+export type { Identity, IdentityKind, Actor } from './core/identity.js';
+export { getCurrentIdentity, getCurrentRequestId } from './core/request-context.js';
+export { CLAIM_PRESETS, CLAIM_PRESET_NAMES } from './core/claim-presets.js';
+export type { ClaimPresetName } from './core/claim-presets.js';
+export type { MappingConfig } from './core/identity-mapping.js';
+export {
+  SERVICE_ACCOUNT_RULES,
+  DEFAULT_SERVICE_ACCOUNT_RULES,
+  denyListRule,
+} from './core/service-accounts.js';
+export type {
+  ServiceAccountRule,
+  ServiceAccountInput,
+  DenyListOptions,
+} from './core/service-accounts.js';
+export { checkRequirements } from './core/route-requirements.js';
+export type { RouteRequirements } from './core/route-requirements.js';
+
+export {
+  createBearerAuthenticator,
+  DEFAULT_API_KEY_HEADERS,
+} from './providers/jwt/bearer-authenticator.js';
+export type {
+  AuthenticatorOptions,
+  AuthenticationRequest,
+  BearerAuthenticator,
+} from './providers/jwt/bearer-authenticator.js';
+export type { IssuerOptions } from './providers/jwt/issuer-options.js';
+export { fromEnv, ENV_VARIABLES } from './providers/jwt/from-env.js';
+export { SUPPORTED_ALGORITHMS } from './providers/jwt/algorithms.js';
+export type { JwsAlgorithm } from './providers/jwt/algorithms.js';
+
+export { createMemoryAuditSink } from './audit/audit-sink.js';
+export type { AuditSink, MemoryAuditSink } from './audit/audit-sink.js';
+export { createConsoleAuditSink } from './audit/console-sink.js';
+export type { AuditEvent, AuditOutcome } from './audit/audit-event.js';
+export type { AuditFailureHandler } from './audit/auditor.js';

@@ -1,0 +1,233 @@
+import { z } from 'zod';
+import { IdentityError } from '../../core/errors.js';
+import type { Identity } from '../../core/identity.js';
+import { createIdentityMapper } from '../../core/identity-mapping.js';
+import {
+  DEFAULT_SERVICE_ACCOUNT_RULES,
+  denyListRule,
+  type ServiceAccountRule,
+} from '../../core/service-accounts.js';
+import { apiKeyRefused, extractBearerToken, type CredentialCarriers } from './bearer-token.js';
+import type { IdentityIssuer } from './identity-from-token.js';
+import { identityFromToken } from './identity-from-token.js';
+import {
+  DEFAULT_CLOCK_TOLERANCE_SEC,
+  DEFAULT_MAX_TOKEN_LIFETIME_SEC,
+  issuerSchema,
+  issuerShape,
+  type ParsedIssuerOptions,
+} from './issuer-options.js';
+import {
+  DEFAULT_JWKS_CACHE_MAX_AGE_MS,
+  DEFAULT_JWKS_REQUESTS_PER_MINUTE,
+  DEFAULT_JWKS_STALE_IF_ERROR_MS,
+  DEFAULT_JWKS_TIMEOUT_MS,
+  jwksKeySource,
+} from './jwks-key-source.js';
+import { staticKeySource, type KeySource } from './key-source.js';
+import { createTokenVerifier, DEFAULT_MAX_TOKEN_BYTES } from './token-verifier.js';
+
+/**
+ * Headers that carry application API keys. Sent alone, they are refused: an API key names an
+ * application, and the AI must act as a person. Sent beside a user's bearer token (as
+ * DreamFactory clients do), they are ignored here.
+ */
+export const DEFAULT_API_KEY_HEADERS = Object.freeze([
+  'x-api-key',
+  'api-key',
+  'apikey',
+  'x-dreamfactory-api-key',
+]);
+
+const ruleNames = Object.values(DEFAULT_SERVICE_ACCOUNT_RULES).map((rule) => rule.name);
+
+const serviceAccountsSchema = z.strictObject({
+  /** Exact subjects, usernames or emails of shared accounts. */
+  denySubjects: z.array(z.string().min(1)).optional(),
+  /** Wildcard strings (`svc-*`) or RegExps matched against the same fields. */
+  denyPatterns: z.array(z.union([z.string().min(1), z.instanceof(RegExp)])).optional(),
+  /** Built-in rules to switch off, by name (see `SERVICE_ACCOUNT_RULES`). */
+  disableRules: z.array(z.enum(ruleNames as [string, ...string[]])).optional(),
+  /** Extra rules of your own, tried after the built-in ones. */
+  rules: z
+    .array(
+      z.custom<ServiceAccountRule>(
+        (value) =>
+          typeof value === 'object' &&
+          value !== null &&
+          typeof (value as ServiceAccountRule).name === 'string' &&
+          typeof (value as ServiceAccountRule).matches === 'function',
+        { message: 'must be { name, description, matches(input) }' },
+      ),
+    )
+    .optional(),
+});
+
+/** Options of the bearer authenticator; an issuer's fields may stand at the top level. */
+export const authenticatorShape = {
+  ...z.strictObject(issuerShape).partial().shape,
+  /** Several trusted issuers, each with its own keys and rules. */
+  issuers: z.array(issuerSchema).min(1).optional(),
+  /** Default: true. When false, a request without any credential passes with no identity. */
+  credentialsRequired: z.boolean().optional(),
+  apiKeyHeaders: z.array(z.string().min(1)).optional(),
+  maxTokenBytes: z.number().int().min(1_024).max(65_536).optional(),
+  serviceAccounts: serviceAccountsSchema.optional(),
+  /** Injectable clock, in milliseconds since the epoch. Default: `Date.now`. */
+  now: z.custom<() => number>((value) => typeof value === 'function').optional(),
+  /** Injectable fetch for JWKS requests. Default: the global `fetch`. */
+  fetch: z.custom<typeof globalThis.fetch>((value) => typeof value === 'function').optional(),
+};
+
+export const authenticatorSchema = z.strictObject(authenticatorShape);
+export type AuthenticatorOptions = z.input<typeof authenticatorSchema>;
+
+/** A request as the authenticator sees it. */
+export interface AuthenticationRequest extends CredentialCarriers {
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+}
+
+export interface BearerAuthenticator {
+  /** The identity of the request, or undefined when it carries no credential and none is required. */
+  authenticate(request: AuthenticationRequest): Promise<Identity | undefined>;
+  /** Fetches every JWKS now, so that a wrong URL fails at startup rather than on a request. */
+  warm(): Promise<void>;
+}
+
+/**
+ * The framework-agnostic bearer authentication: credential extraction, verification against
+ * the issuer the token names, and mapping into an {@link Identity}. Options are checked here,
+ * once; an invalid one throws a `TypeError` naming it.
+ */
+export function createBearerAuthenticator(
+  options: z.output<typeof authenticatorSchema>,
+): BearerAuthenticator {
+  const now = options.now ?? Date.now;
+  const fetchFn = options.fetch ?? globalThis.fetch;
+  const issuers = issuerList(options).map(({ parsed, path }) =>
+    compileIssuer(parsed, path, now, fetchFn),
+  );
+  const duplicate = issuers.find(
+    (issuer, index) => issuers.findIndex((other) => other.issuer === issuer.issuer) !== index,
+  );
+  if (duplicate !== undefined) {
+    throw new TypeError(`option "issuers": the issuer "${duplicate.issuer}" is listed twice`);
+  }
+  const verifier = createTokenVerifier({
+    issuers,
+    maxTokenBytes: options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES,
+    now,
+  });
+  const rules = serviceAccountRules(options.serviceAccounts);
+  const apiKeyHeaders = (options.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((name) =>
+    name.toLowerCase(),
+  );
+  const credentialsRequired = options.credentialsRequired ?? true;
+
+  return {
+    warm: () => verifier.warm(),
+    async authenticate(request) {
+      const token = extractBearerToken(request);
+      if (token === undefined) {
+        // Without a required credential the request passes anonymously, and a route guard
+        // refuses the API key where a person is needed; other routes may accept it.
+        if (!credentialsRequired) return undefined;
+        const apiKeyHeader = apiKeyHeaders.find((name) => request.headers[name] !== undefined);
+        if (apiKeyHeader !== undefined) throw apiKeyRefused(apiKeyHeader);
+        throw new IdentityError(
+          'credentials_missing',
+          'This route needs the signed-in user\'s access token: send "Authorization: Bearer <token>".',
+        );
+      }
+      const verified = await verifier.verify(token);
+      return identityFromToken(verified, token, rules);
+    },
+  };
+}
+
+function issuerList(
+  options: z.output<typeof authenticatorSchema>,
+): { parsed: ParsedIssuerOptions; path: string }[] {
+  const topLevel = Object.fromEntries(
+    Object.keys(issuerShape)
+      .filter((key) => options[key as keyof typeof issuerShape] !== undefined)
+      .map((key) => [key, options[key as keyof typeof issuerShape]]),
+  );
+  if (options.issuers !== undefined) {
+    const stray = Object.keys(topLevel)[0];
+    if (stray !== undefined) {
+      throw new TypeError(
+        `option "${stray}": with "issuers", put every issuer setting inside its issuer entry`,
+      );
+    }
+    return options.issuers.map((parsed, index) => ({ parsed, path: `issuers.${index}.` }));
+  }
+  const result = issuerSchema.safeParse(topLevel);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue?.path.map(String).join('.') || 'issuer';
+    throw new TypeError(`option "${where}" ${issue?.message ?? 'is invalid'}`);
+  }
+  return [{ parsed: result.data, path: '' }];
+}
+
+function compileIssuer(
+  parsed: ParsedIssuerOptions,
+  path: string,
+  now: () => number,
+  fetchFn: typeof globalThis.fetch,
+): IdentityIssuer {
+  let keys: KeySource;
+  if (parsed.jwksUri !== undefined) {
+    keys = jwksKeySource({
+      jwksUri: parsed.jwksUri,
+      cacheMaxAgeMs: parsed.jwksCacheMaxAgeMs ?? DEFAULT_JWKS_CACHE_MAX_AGE_MS,
+      staleIfErrorMs: parsed.jwksStaleIfErrorMs ?? DEFAULT_JWKS_STALE_IF_ERROR_MS,
+      requestsPerMinute: parsed.jwksRequestsPerMinute ?? DEFAULT_JWKS_REQUESTS_PER_MINUTE,
+      timeoutMs: parsed.jwksTimeoutMs ?? DEFAULT_JWKS_TIMEOUT_MS,
+      algorithms: parsed.algorithms,
+      fetch: fetchFn,
+      now,
+    });
+  } else if (parsed.secret !== undefined) {
+    keys = staticKeySource({ secret: parsed.secret }, parsed.algorithms, `${path}secret`);
+  } else if (parsed.publicKey !== undefined) {
+    keys = staticKeySource({ publicKey: parsed.publicKey }, parsed.algorithms, `${path}publicKey`);
+  } else {
+    throw new TypeError(`option "${path}jwksUri": give one of secret, publicKey or jwksUri`);
+  }
+  return Object.freeze({
+    issuer: parsed.issuer,
+    audience: Object.freeze(typeof parsed.audience === 'string' ? [parsed.audience] : parsed.audience),
+    keys,
+    clockToleranceSec: parsed.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC,
+    maxTokenAgeSec: parsed.maxTokenAgeSec,
+    maxTokenLifetimeSec: parsed.maxTokenLifetimeSec ?? DEFAULT_MAX_TOKEN_LIFETIME_SEC,
+    requiredClaims: Object.freeze([...(parsed.requiredClaims ?? [])]),
+    requireAccessTokenType: parsed.requireAccessTokenType ?? false,
+    mapper: createIdentityMapper({
+      ...(parsed.preset === undefined ? {} : { preset: parsed.preset }),
+      ...(parsed.mapping === undefined ? {} : { mapping: parsed.mapping }),
+      ...(parsed.userClaim === undefined ? {} : { userClaim: parsed.userClaim }),
+    }),
+    userClaim: parsed.userClaim,
+    resolveGroups: parsed.resolveGroups,
+  });
+}
+
+function serviceAccountRules(
+  config: z.output<typeof serviceAccountsSchema> | undefined,
+): readonly ServiceAccountRule[] {
+  const disabled = new Set(config?.disableRules ?? []);
+  const rules = DEFAULT_SERVICE_ACCOUNT_RULES.filter((rule) => !disabled.has(rule.name));
+  if ((config?.denySubjects?.length ?? 0) > 0 || (config?.denyPatterns?.length ?? 0) > 0) {
+    rules.push(
+      denyListRule({
+        ...(config?.denySubjects === undefined ? {} : { subjects: config.denySubjects }),
+        ...(config?.denyPatterns === undefined ? {} : { patterns: config.denyPatterns }),
+      }),
+    );
+  }
+  rules.push(...(config?.rules ?? []));
+  return Object.freeze(rules);
+}

@@ -1,0 +1,86 @@
+import { parseActor } from '../../core/actor.js';
+import type { Claims } from '../../core/claims.js';
+import { IdentityError } from '../../core/errors.js';
+import { createIdentity, type Identity } from '../../core/identity.js';
+import type { IdentityMapper } from '../../core/identity-mapping.js';
+import {
+  findServiceAccountRule,
+  type ServiceAccountRule,
+} from '../../core/service-accounts.js';
+import type { TrustedIssuer, VerifiedToken } from './token-verifier.js';
+
+/** A trusted issuer with the rules that turn its claims into an {@link Identity}. */
+export interface IdentityIssuer extends TrustedIssuer {
+  readonly mapper: IdentityMapper;
+  readonly userClaim: string | undefined;
+  readonly resolveGroups: ((claims: Claims) => Promise<readonly string[]>) | undefined;
+}
+
+/**
+ * Builds the normalized identity of a verified token: mapped claims, groups (resolved when the
+ * provider left them out), roles through the role mapping, the RFC 8693 actor, and the
+ * user/service classification.
+ */
+export async function identityFromToken(
+  verified: VerifiedToken<IdentityIssuer>,
+  token: string,
+  rules: readonly ServiceAccountRule[],
+): Promise<Identity> {
+  const { claims, issuer } = verified;
+  const mapped = issuer.mapper.map(claims);
+  if (issuer.userClaim !== undefined && mapped.username === undefined) {
+    throw new IdentityError(
+      'token_claim_missing',
+      `The token has no "${issuer.userClaim}" claim naming the user (the configured user claim). Configure the identity provider to include it, or change userClaim.`,
+      { details: { claim: issuer.userClaim } },
+    );
+  }
+  let groups = mapped.groups;
+  let groupsComplete = !mapped.groupsOverage;
+  if (mapped.groupsOverage && issuer.resolveGroups !== undefined) {
+    try {
+      groups = [...(await issuer.resolveGroups(claims))];
+      groupsComplete = true;
+    } catch (cause) {
+      throw new IdentityError(
+        'identity_provider_unavailable',
+        "The user's groups could not be loaded from the identity provider; retry shortly.",
+        { cause, details: { step: 'resolveGroups' } },
+      );
+    }
+  }
+  const rule = findServiceAccountRule(
+    {
+      claims,
+      subject: mapped.subject,
+      username: mapped.username,
+      email: mapped.email,
+      clientId: mapped.clientId,
+    },
+    rules,
+  );
+  const actor = parseActor(claims['act']);
+  const subject = mapped.subject ?? mapped.clientId ?? 'unknown';
+  return createIdentity(
+    {
+      subject,
+      issuer: issuer.issuer,
+      provider: 'jwt',
+      kind: rule === undefined ? 'user' : 'service',
+      ...(rule === undefined ? {} : { serviceAccountRule: rule.name }),
+      username: mapped.username ?? subject,
+      ...(mapped.email === undefined ? {} : { email: mapped.email }),
+      ...(mapped.name === undefined ? {} : { name: mapped.name }),
+      groups,
+      groupsComplete,
+      roles: issuer.mapper.rolesFor(groups, mapped.roles),
+      scopes: mapped.scopes,
+      attributes: mapped.attributes,
+      ...(actor === undefined ? {} : { actor }),
+      ...(mapped.clientId === undefined ? {} : { clientId: mapped.clientId }),
+      ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
+      ...(typeof claims.jti === 'string' && claims.jti.length > 0 ? { tokenId: claims.jti } : {}),
+    },
+    { type: 'bearer', value: token },
+  );
+}

@@ -1,0 +1,92 @@
+import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import type { Claims } from '../../core/claims.js';
+import { mappingSchema, presetSchema } from '../../core/identity-mapping.js';
+import { SUPPORTED_ALGORITHMS } from './algorithms.js';
+
+/** Default: 30 seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */
+export const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
+/**
+ * Default: 86400 (24 hours). A token whose `exp` lies further ahead is refused: no identity
+ * provider issues access tokens for longer, and a forged or buggy "never expires" token
+ * must not turn into a session that cannot be contained.
+ */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SEC = 86_400;
+
+const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** HTTPS, or plain HTTP on the loopback interface only (local development and tests). */
+export const secureUrl = z.string().refine(
+  (value) => {
+    try {
+      const url = new URL(value);
+      return (
+        url.protocol === 'https:' || (url.protocol === 'http:' && loopbackHosts.has(url.hostname))
+      );
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an https:// URL (http:// is accepted on 127.0.0.1 and localhost only)' },
+);
+
+const keyObject = z.custom<KeyObject>(
+  (value) => typeof value === 'object' && value !== null && 'asymmetricKeyType' in value,
+);
+const jwk = z.looseObject({ kty: z.string() });
+const seconds = z.number().int().nonnegative();
+
+/** What an application may pass for one trusted token issuer. */
+export const issuerShape = {
+  /** The exact `iss` value of the tokens (required). */
+  issuer: z.string().min(1),
+  /** The audience the tokens must name: your API's identifier (required). */
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  /** An HMAC secret (HS256/384/512): at least 32 bytes. */
+  secret: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+  /** A PEM public key, a public JWK, or a KeyObject (RS*, PS*, ES*, EdDSA). */
+  publicKey: z.union([z.string().min(1), jwk, keyObject]).optional(),
+  /** The issuer's JWKS URL (Entra ID, Okta, Auth0, Keycloak publish one). */
+  jwksUri: secureUrl.optional(),
+  /** Narrows the algorithms further than the key type does. */
+  algorithms: z.array(z.enum(SUPPORTED_ALGORITHMS)).min(1).optional(),
+  clockToleranceSec: seconds.max(300).optional(),
+  /** Refuse tokens whose `iat` is older than this (and tokens without `iat`). */
+  maxTokenAgeSec: seconds.min(1).optional(),
+  maxTokenLifetimeSec: seconds.min(60).optional(),
+  /** Claims that must be present, beyond `exp` (always required). */
+  requiredClaims: z.array(z.string().min(1)).optional(),
+  /** RFC 9068: accept only tokens with `typ: at+jwt` (refuses ID tokens sent as access tokens). */
+  requireAccessTokenType: z.boolean().optional(),
+  /** The claim that names the user, like a gateway's `DF_JWT_USER_CLAIM`; must be present. */
+  userClaim: z.string().min(1).optional(),
+  preset: presetSchema.optional(),
+  mapping: mappingSchema.optional(),
+  /** Called when the token announces a groups overage (Entra ID): return the user's groups. */
+  resolveGroups: z
+    .custom<(claims: Claims) => Promise<readonly string[]>>((value) => typeof value === 'function')
+    .optional(),
+  jwksCacheMaxAgeMs: z.number().int().min(1_000).optional(),
+  jwksStaleIfErrorMs: z.number().int().nonnegative().optional(),
+  jwksRequestsPerMinute: z.number().int().min(1).max(600).optional(),
+  jwksTimeoutMs: z.number().int().min(100).max(60_000).optional(),
+};
+
+export const issuerSchema = z.strictObject(issuerShape).superRefine((value, context) => {
+  const sources = (['secret', 'publicKey', 'jwksUri'] as const).filter(
+    (name) => value[name] !== undefined,
+  );
+  if (sources.length !== 1) {
+    context.addIssue({
+      code: 'custom',
+      path: sources.length === 0 ? ['jwksUri'] : [sources[1] ?? 'jwksUri'],
+      message:
+        sources.length === 0
+          ? 'is missing: give exactly one of "secret", "publicKey" or "jwksUri" so tokens can be verified'
+          : `conflicts with "${sources[0]}": give exactly one of "secret", "publicKey" or "jwksUri"`,
+    });
+  }
+});
+
+export type IssuerOptions = z.input<typeof issuerSchema>;
+export type ParsedIssuerOptions = z.output<typeof issuerSchema>;

@@ -1,0 +1,163 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import jwksRsa from 'jwks-rsa';
+import type { JWSHeaderParameters } from 'jose';
+import { LRUCache } from 'lru-cache';
+import { readBoundedText } from '../../core/bounded-body.js';
+import { IdentityError } from '../../core/errors.js';
+import { algorithmsForKey, keyWeakness, type JwsAlgorithm } from './algorithms.js';
+import type { KeySource, ResolvedKey } from './key-source.js';
+
+/** Default: 600000 (10 minutes) before a cached key is fetched again. */
+export const DEFAULT_JWKS_CACHE_MAX_AGE_MS = 600_000;
+/** Default: 900000 (15 minutes) of serving cached keys while the JWKS endpoint is down. */
+export const DEFAULT_JWKS_STALE_IF_ERROR_MS = 900_000;
+/** Default: 10 fetches a minute at most, however many unknown `kid`s arrive. */
+export const DEFAULT_JWKS_REQUESTS_PER_MINUTE = 10;
+/** Default: 5000 (5 seconds) for one JWKS fetch. */
+export const DEFAULT_JWKS_TIMEOUT_MS = 5_000;
+/** How long one fetched document answers lookups of the other kids it holds. */
+const RECENT_DOCUMENT_MS = 5_000;
+/** A JWKS document larger than this is refused (Entra ID's is about 10 KiB). */
+export const MAX_JWKS_BYTES = 512 * 1024;
+
+export interface JwksKeySourceOptions {
+  jwksUri: string;
+  cacheMaxAgeMs: number;
+  staleIfErrorMs: number;
+  requestsPerMinute: number;
+  timeoutMs: number;
+  algorithms: readonly JwsAlgorithm[] | undefined;
+  fetch: typeof globalThis.fetch;
+  now: () => number;
+}
+
+type SigningKey = jwksRsa.SigningKey & { alg?: string };
+
+/**
+ * Keys from a JWKS endpoint through `jwks-rsa`: a per-`kid` cache, a rate limit on refetches
+ * (so a flood of unknown `kid`s cannot hammer the identity provider), and stale keys served
+ * while the endpoint is briefly down.
+ */
+export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
+  // The document the last fetch returned. For a few seconds it answers lookups of other kids
+  // without another fetch (a cold start verifies several kids at once); a kid missing from it
+  // still goes to the endpoint, so rotation is seen at once.
+  let recent: { keys: jwksRsa.JSONWebKey[]; at: number } | undefined;
+  const client = new jwksRsa.JwksClient({
+    jwksUri: options.jwksUri,
+    cache: true,
+    cacheMaxAge: options.cacheMaxAgeMs,
+    cacheMaxEntries: 64,
+    cacheMaxAgeFallback: options.staleIfErrorMs,
+    rateLimit: true,
+    jwksRequestsPerMinute: options.requestsPerMinute,
+    fetcher: async (uri) => {
+      const document = await fetchJwks(uri, options);
+      recent = { keys: document.keys as jwksRsa.JSONWebKey[], at: options.now() };
+      return document;
+    },
+    getKeysInterceptor: () =>
+      Promise.resolve(
+        recent !== undefined &&
+          options.now() - recent.at < Math.min(RECENT_DOCUMENT_MS, options.cacheMaxAgeMs)
+          ? recent.keys
+          : [],
+      ),
+  });
+
+  // The last key seen for each kid. jwks-rsa's rate limiter does not tell "kid unknown" from
+  // "limit reached", so without this a flood of made-up kids could lock out real users whose
+  // cached key happens to expire during the flood.
+  const lastKnown = new LRUCache<string, { key: SigningKey; at: number }>({ max: 64 });
+  const converted = new WeakMap<object, ResolvedKey>();
+
+  async function lookup(kid: string | undefined): Promise<SigningKey> {
+    const cacheKey = kid ?? '';
+    try {
+      const key = (await client.getSigningKey(kid)) as SigningKey;
+      lastKnown.set(cacheKey, { key, at: options.now() });
+      return key;
+    } catch (error) {
+      const name = (error as { name?: string }).name;
+      if (name === 'JwksRateLimitError') {
+        const known = lastKnown.get(cacheKey);
+        if (known !== undefined && options.now() - known.at < options.cacheMaxAgeMs + options.staleIfErrorMs) {
+          return known.key;
+        }
+        throw unknownKid(kid, error);
+      }
+      if (name === 'SigningKeyNotFoundError') {
+        // The endpoint answered without this key: it was rotated out, and must stop working.
+        lastKnown.delete(cacheKey);
+        throw unknownKid(kid, error);
+      }
+      throw new IdentityError(
+        'identity_provider_unavailable',
+        'The identity provider could not be reached to check the token signature; retry shortly.',
+        { cause: error, details: { jwks_uri: options.jwksUri } },
+      );
+    }
+  }
+
+  function toResolved(signingKey: SigningKey): ResolvedKey {
+    const cached = converted.get(signingKey);
+    if (cached !== undefined) return cached;
+    const key: KeyObject = createPublicKey(signingKey.getPublicKey());
+    const weakness = keyWeakness(key);
+    let algorithms = weakness === undefined ? algorithmsForKey(key) : [];
+    // A JWK that names its algorithm may only be used with that one (RFC 7517 §4.4).
+    if (signingKey.alg !== undefined) algorithms = algorithms.filter((alg) => alg === signingKey.alg);
+    if (options.algorithms !== undefined) {
+      algorithms = algorithms.filter((alg) => options.algorithms?.includes(alg));
+    }
+    const resolved: ResolvedKey = Object.freeze({ key, algorithms: Object.freeze(algorithms) });
+    converted.set(signingKey, resolved);
+    return resolved;
+  }
+
+  return {
+    async resolve(header: JWSHeaderParameters) {
+      return toResolved(await lookup(header.kid));
+    },
+    async warm() {
+      try {
+        await client.getSigningKeys();
+      } catch (cause) {
+        throw new IdentityError(
+          'identity_provider_unavailable',
+          `The JWKS endpoint ${options.jwksUri} could not be loaded at startup.`,
+          { cause, details: { jwks_uri: options.jwksUri } },
+        );
+      }
+    },
+  };
+}
+
+function unknownKid(kid: string | undefined, cause: unknown): IdentityError {
+  return new IdentityError(
+    'token_key_unknown',
+    'The token was signed with a key the identity provider does not publish (unknown "kid"). Check that the token comes from the configured issuer and JWKS URL.',
+    { cause, details: { kid: kid ?? null } },
+  );
+}
+
+// jwks-rsa's own request has no size limit and follows its own timeout; this fetcher bounds
+// both, refuses redirects (a JWKS URL is configured exactly), and uses the injected fetch.
+async function fetchJwks(
+  uri: string,
+  options: Pick<JwksKeySourceOptions, 'fetch' | 'timeoutMs'>,
+): Promise<{ keys: unknown[] }> {
+  const response = await options.fetch(uri, {
+    headers: { accept: 'application/json' },
+    redirect: 'error',
+    signal: AbortSignal.timeout(options.timeoutMs),
+  });
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`JWKS endpoint answered HTTP ${response.status}`);
+  }
+  const document: unknown = JSON.parse(await readBoundedText(response, MAX_JWKS_BYTES));
+  const keys = (document as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) throw new Error('JWKS document has no "keys" array');
+  return { keys };
+}
