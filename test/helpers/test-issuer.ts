@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { CompactSign, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 
 /** Default audience of test tokens: the API under test. */
 export const TEST_AUDIENCE = 'api://ai-assistant';
@@ -29,6 +29,8 @@ export interface TestIssuer {
   /** The kid new tokens are signed with. */
   readonly currentKid: string;
   sign(claims?: Claims, options?: { kid?: string; header?: Record<string, unknown> }): Promise<string>;
+  /** Signs a payload given as raw JSON text (for values JSON.stringify cannot produce). */
+  signRaw(payload: string, header?: Record<string, unknown>): Promise<string>;
   /** Adds a new key and signs with it from now on; returns its kid. */
   rotate(): Promise<string>;
   /** Stops publishing a key (tokens signed with it must stop working). */
@@ -109,9 +111,19 @@ export async function createTestIssuer(options: { alg?: Alg; issuer?: string } =
       for (const [name, value] of Object.entries(payload)) {
         if (value === undefined) delete payload[name];
       }
+      const header = { alg: key.alg, kid: key.kid, typ: 'JWT', ...signOptions.header };
+      // jose refuses to sign critical extensions it is not told about; tests need them signed.
+      const crit = Array.isArray(header['crit'])
+        ? Object.fromEntries((header['crit'] as string[]).map((name) => [name, true]))
+        : undefined;
       return new SignJWT(payload)
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...signOptions.header })
-        .sign(key.privateKey);
+        .setProtectedHeader(header)
+        .sign(key.privateKey, crit === undefined ? undefined : { crit });
+    },
+    async signRaw(payload, header = {}) {
+      return new CompactSign(new TextEncoder().encode(payload))
+        .setProtectedHeader({ alg: current.alg, kid: current.kid, ...header })
+        .sign(current.privateKey);
     },
     async rotate() {
       const key = await newKey(alg);

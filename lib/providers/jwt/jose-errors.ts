@@ -32,6 +32,12 @@ export function joseErrorToIdentityError(
         { cause: error, details },
       );
     }
+    if (error.reason === 'invalid') {
+      return new IdentityError('token_claim_invalid', `The token's "${error.claim}" claim has the wrong type.`, {
+        cause: error,
+        details,
+      });
+    }
     switch (error.claim) {
       case 'aud':
         return new IdentityError(

@@ -41,6 +41,8 @@ export interface TokenVerifier<Issuer extends TrustedIssuer> {
 // that verifies it (CVE-2018-0114 and its kin); no issuer needs them for access tokens.
 const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256'] as const;
 const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]+$/;
+// Real key ids are UUIDs, thumbprints or short names; a longer one is an attack on a cache.
+const MAX_KID_LENGTH = 256;
 
 /**
  * Verifies bearer JWTs against several trusted issuers. A token is checked only against the
@@ -137,6 +139,14 @@ function checkHeader(token: string): ProtectedHeaderParameters & { alg: string }
     // Covers "none" in every spelling, and anything else no key here can verify.
     throw algorithmRefused(alg, SUPPORTED_ALGORITHMS);
   }
+  const kid: unknown = header.kid;
+  if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH)) {
+    throw new IdentityError(
+      'token_malformed',
+      `The token header's "kid" must be a non-empty string of at most ${MAX_KID_LENGTH} characters.`,
+      { details: { header: ['kid'] } },
+    );
+  }
   const offered = KEY_BEARING_HEADERS.filter((name) => Object.hasOwn(header, name));
   if (offered.length > 0) {
     throw new IdentityError(
@@ -173,8 +183,13 @@ function checkTimes(claims: JWTPayload, issuer: TrustedIssuer, nowSec: number): 
       { details: { claim: 'exp' } },
     );
   }
-  const iat = claims.iat;
-  if (iat !== undefined && (!Number.isFinite(iat) || iat > nowSec + issuer.clockToleranceSec)) {
+  const iat: unknown = claims.iat;
+  if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat))) {
+    throw new IdentityError('token_claim_invalid', 'The token\'s "iat" claim is not a valid time.', {
+      details: { claim: 'iat' },
+    });
+  }
+  if (iat !== undefined && iat > nowSec + issuer.clockToleranceSec) {
     throw new IdentityError(
       'token_not_yet_valid',
       'The token claims to be issued in the future. Check the clocks of the identity provider and this server.',
