@@ -64,9 +64,15 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
   return shape === undefined ? [] : Object.keys(shape);
 }
 
+// Looks through optional/nullable/default wrappers only: arrays also have unwrap(), and
+// stepping into their element is the job of the numeric path segment.
 function unwrap(node: unknown): unknown {
-  let current = node as { unwrap?: () => unknown } | undefined;
-  while (current !== undefined && typeof current.unwrap === 'function') {
+  let current = node as { def?: { type?: string }; unwrap?: () => unknown } | undefined;
+  while (
+    current !== undefined &&
+    ['optional', 'nullable', 'default', 'readonly'].includes(current.def?.type ?? '') &&
+    typeof current.unwrap === 'function'
+  ) {
     current = current.unwrap() as typeof current;
   }
   return current;

@@ -1,0 +1,153 @@
+import express from 'express';
+import { authenticate, createMemoryAuditSink, type AuthenticateOptions } from '../../../lib/index.js';
+import { buildApp } from '../../helpers/app.js';
+import { closeServers, expectRefusal, serve } from '../../helpers/http.js';
+import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../../helpers/test-issuer.js';
+
+// Against a real JWKS endpoint on 127.0.0.1. jwks-rsa keeps its own clock, so cache expiry is
+// reached by waiting out a short configured max age (1 s) rather than by a fake clock.
+const CACHE_MS = 1_000;
+const STALE_MS = 1_500;
+const pastCacheAge = () => new Promise((resolve) => setTimeout(resolve, CACHE_MS + 150));
+
+describe('keys from a JWKS endpoint', () => {
+  let idp: TestIssuer;
+
+  beforeEach(async () => {
+    idp = await createTestIssuer();
+  });
+  afterEach(async () => {
+    await closeServers();
+    await idp.close();
+  });
+
+  function app(extra: Partial<AuthenticateOptions> = {}) {
+    return buildApp(express, {
+      issuer: idp.issuer,
+      audience: TEST_AUDIENCE,
+      jwksUri: idp.jwksUri,
+      jwksCacheMaxAgeMs: CACHE_MS,
+      jwksStaleIfErrorMs: STALE_MS,
+      jwksTimeoutMs: 500,
+      audit: createMemoryAuditSink(),
+      ...extra,
+    });
+  }
+
+  test('keys are cached: many requests, one fetch', async () => {
+    const agent = await serve(app());
+    const token = await idp.sign();
+    for (let i = 0; i < 20; i++) {
+      expect((await agent.get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    }
+    expect(idp.jwksRequests).toBe(1);
+  });
+
+  test('a rotated-in key works at once, without a restart', async () => {
+    const agent = await serve(app());
+    expect((await agent.get('/me').set('Authorization', `Bearer ${await idp.sign()}`)).status).toBe(200);
+    await idp.rotate();
+    const fresh = await idp.sign();
+    expect((await agent.get('/me').set('Authorization', `Bearer ${fresh}`)).status).toBe(200);
+    expect(idp.jwksRequests).toBe(2);
+  });
+
+  test('a key removed from the JWKS stops working once the cache expires', async () => {
+    const agent = await serve(app());
+    const oldKid = idp.currentKid;
+    const old = await idp.sign();
+    expect((await agent.get('/me').set('Authorization', `Bearer ${old}`)).status).toBe(200);
+    await idp.rotate();
+    idp.unpublish(oldKid);
+    expect((await agent.get('/me').set('Authorization', `Bearer ${old}`)).status).toBe(200);
+    await pastCacheAge();
+    expectRefusal(await agent.get('/me').set('Authorization', `Bearer ${old}`), {
+      status: 401,
+      code: 'token_key_unknown',
+      bearerError: 'invalid_token',
+    });
+  });
+
+  test('an endpoint that is down: cached keys keep serving, unknown keys get 503, and recovery is seen', async () => {
+    const audit = createMemoryAuditSink();
+    const agent = await serve(app({ audit }));
+    const token = await idp.sign();
+    expect((await agent.get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+
+    await idp.setMode('down');
+    await pastCacheAge(); // the cache entry is past its max age; the refresh fails
+    expect((await agent.get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+
+    await idp.rotate(); // a key the server has never seen, while the endpoint is down
+    const unseen = await idp.sign();
+    const outage = await agent.get('/me').set('Authorization', `Bearer ${unseen}`);
+    expectRefusal(outage, { status: 503, code: 'identity_provider_unavailable' });
+    expect((outage.body as { message: string }).message).toBe(
+      'The identity provider is unavailable; retry shortly.',
+    );
+    expect(audit.events.at(-1)).toMatchObject({
+      outcome: 'error',
+      reason: 'identity_provider_unavailable',
+      details: { jwks_uri: idp.jwksUri },
+    });
+
+    await idp.setMode('up');
+    await pastCacheAge();
+    expect((await agent.get('/me').set('Authorization', `Bearer ${unseen}`)).status).toBe(200);
+  });
+
+  test('past the stale window, an unreachable endpoint is a 503, never a 401', async () => {
+    const agent = await serve(app());
+    const token = await idp.sign();
+    expect((await agent.get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    await idp.setMode('down');
+    await new Promise((resolve) => setTimeout(resolve, CACHE_MS + STALE_MS + 200));
+    expectRefusal(await agent.get('/me').set('Authorization', `Bearer ${token}`), {
+      status: 503,
+      code: 'identity_provider_unavailable',
+    });
+  });
+
+  test.each(['hang', 'error500'] as const)('an endpoint that answers with %s is a 503', async (mode) => {
+    const agent = await serve(app());
+    await idp.setMode(mode);
+    const started = Date.now();
+    expectRefusal(await agent.get('/me').set('Authorization', `Bearer ${await idp.sign()}`), {
+      status: 503,
+      code: 'identity_provider_unavailable',
+    });
+    // The configured 500 ms timeout bounds the wait (with generous slack for a loaded machine).
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  test('warm() loads the keys at startup, so the first request needs no fetch', async () => {
+    const middleware = authenticate({
+      issuer: idp.issuer,
+      audience: TEST_AUDIENCE,
+      jwksUri: idp.jwksUri,
+      audit: createMemoryAuditSink(),
+    });
+    await middleware.warm();
+    expect(idp.jwksRequests).toBe(1);
+    const served = express();
+    served.use(middleware);
+    served.get('/me', (req, res) => res.json({ user: req.identity?.username }));
+    const agent = await serve(served);
+    const res = await agent.get('/me').set('Authorization', `Bearer ${await idp.sign()}`);
+    expect(res.body).toEqual({ user: 'alice' });
+    expect(idp.jwksRequests).toBe(1);
+  });
+
+  test('warm() rejects with a clear error when the JWKS endpoint is wrong or down', async () => {
+    const middleware = authenticate({
+      issuer: idp.issuer,
+      audience: TEST_AUDIENCE,
+      jwksUri: idp.jwksUri.replace('jwks.json', 'nope.json'),
+      audit: createMemoryAuditSink(),
+    });
+    await expect(middleware.warm()).rejects.toMatchObject({
+      code: 'identity_provider_unavailable',
+      message: expect.stringContaining('could not be loaded at startup'),
+    });
+  });
+});
