@@ -1,0 +1,49 @@
+import { IDENTITY_ERROR_CODES, IdentityError, isIdentityError } from '../../lib/index.js';
+
+describe('IdentityError', () => {
+  test('every code maps to a status in 400-503 and 5xx codes are not exposed', () => {
+    for (const code of IDENTITY_ERROR_CODES) {
+      const error = new IdentityError(code, 'message');
+      expect([400, 401, 403, 500, 503]).toContain(error.status);
+      expect(error.expose).toBe(error.status < 500);
+      expect(isIdentityError(error)).toBe(true);
+    }
+  });
+
+  test('401 invalid_token carries the RFC 6750 challenge with realm, error and description', () => {
+    const error = new IdentityError('token_expired', 'The access token has expired.');
+    expect(error.wwwAuthenticate('ai')).toBe(
+      'Bearer realm="ai", error="invalid_token", error_description="The access token has expired."',
+    );
+  });
+
+  test('no credential: a challenge without an error attribute (RFC 6750 §3.1)', () => {
+    expect(new IdentityError('credentials_missing', 'x').wwwAuthenticate()).toBe('Bearer');
+    expect(new IdentityError('credentials_missing', 'x').wwwAuthenticate('r')).toBe('Bearer realm="r"');
+  });
+
+  test('insufficient_scope names the scopes; other 403s and 503 carry no challenge', () => {
+    const error = new IdentityError('insufficient_scope', 'needs more', { requiredScopes: ['a', 'b'] });
+    expect(error.wwwAuthenticate()).toBe('Bearer error="insufficient_scope", error_description="needs more", scope="a b"');
+    expect(new IdentityError('role_missing', 'x').wwwAuthenticate()).toBeUndefined();
+    expect(new IdentityError('identity_provider_unavailable', 'x').wwwAuthenticate()).toBeUndefined();
+    expect(new IdentityError('identity_provider_unavailable', 'x').headers).toEqual({});
+  });
+
+  test('quotes, backslashes, control and non-ASCII characters cannot break the header', () => {
+    const challenge = new IdentityError('token_malformed', 'a "quoted"\\ line\r\nSet-Cookie: x=1 é').wwwAuthenticate() ?? '';
+    expect(challenge).not.toMatch(/[\r\n]/);
+    expect(challenge).toBe(
+      "Bearer error=\"invalid_token\", error_description=\"a 'quoted'' line''Set-Cookie: x=1 '\"",
+    );
+  });
+
+  test('details and scopes are frozen; the cause is kept', () => {
+    const cause = new Error('inner');
+    const error = new IdentityError('token_expired', 'x', { cause, details: { claim: 'exp' } });
+    expect(error.cause).toBe(cause);
+    expect(Object.isFrozen(error.details)).toBe(true);
+    expect(isIdentityError(new Error('plain'))).toBe(false);
+    expect(isIdentityError({ name: 'IdentityError', code: 'token_expired' })).toBe(false);
+  });
+});
