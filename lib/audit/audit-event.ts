@@ -100,6 +100,9 @@ function sanitize(value: unknown, depth = 0): unknown {
   if (depth > 6 || typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.slice(0, 100).map((item) => sanitize(item, depth + 1));
   return Object.fromEntries(
-    Object.entries(value).map(([key, item]) => [sanitize(key, depth + 1), sanitize(item, depth + 1)]),
+    Object.entries(value).map(([key, item]) => [
+      sanitize(key, depth + 1),
+      sanitize(item, depth + 1),
+    ]),
   );
 }

@@ -43,7 +43,11 @@ export function describeActor(actor: Actor | undefined): string | undefined {
 }
 
 function invalidAct(message: string): IdentityError {
-  return new IdentityError('token_claim_invalid', `The token's delegation claim is malformed: ${message}.`, {
-    details: { claim: 'act' },
-  });
+  return new IdentityError(
+    'token_claim_invalid',
+    `The token's delegation claim is malformed: ${message}.`,
+    {
+      details: { claim: 'act' },
+    },
+  );
 }

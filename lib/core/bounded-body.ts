@@ -11,7 +11,7 @@ export async function readBoundedText(response: Response, maxBytes: number): Pro
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of response.body) {
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
     total += chunk.byteLength;
     if (total > maxBytes) {
       // Breaking out of the loop cancels the stream and releases the connection.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 // A caller-supplied id is echoed into logs and responses, so it is accepted only when short
 // and made of characters that cannot break a log line or a header.
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // W3C Trace Context: version-traceid-parentid-flags; an all-zero trace id is invalid.
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 

@@ -28,7 +28,9 @@ export const requirementsShape = {
   groups: nameRequirement.optional(),
   /** A final check of your own: return true to allow. */
   allow: z
-    .custom<(identity: Identity) => boolean | Promise<boolean>>((value) => typeof value === 'function')
+    .custom<(identity: Identity) => boolean | Promise<boolean>>(
+      (value) => typeof value === 'function',
+    )
     .optional(),
 };
 
@@ -48,7 +50,7 @@ export async function checkRequirements(
   if (identity.kind === 'service' && requirements.dangerouslyAllowServiceAccounts !== true) {
     throw new IdentityError(
       'service_account_refused',
-      'This route acts on behalf of a person, and the credential belongs to a service account or application. Call it with the signed-in user\'s token.',
+      "This route acts on behalf of a person, and the credential belongs to a service account or application. Call it with the signed-in user's token.",
       { details: { rule: identity.serviceAccountRule ?? 'unknown' } },
     );
   }
@@ -56,7 +58,7 @@ export async function checkRequirements(
   if (needsGroups && !identity.groupsComplete) {
     throw new IdentityError(
       'groups_unresolved',
-      'The identity provider left the user\'s groups out of the token (too many groups), so roles cannot be checked. Configure resolveGroups, or emit groups as app roles.',
+      "The identity provider left the user's groups out of the token (too many groups), so roles cannot be checked. Configure resolveGroups, or emit groups as app roles.",
       { details: { reason: 'groups_overage' } },
     );
   }
@@ -86,17 +88,22 @@ export async function checkRequirements(
       { details: { required_groups: groupProblem.required } },
     );
   }
-  if (requirements.allow !== undefined && (await requirements.allow(identity)) !== true) {
-    throw new IdentityError('access_denied', 'This route\'s access policy does not allow this user.', {
-      details: { rule: 'allow' },
-    });
+  if (requirements.allow !== undefined && !(await requirements.allow(identity))) {
+    throw new IdentityError(
+      'access_denied',
+      "This route's access policy does not allow this user.",
+      {
+        details: { rule: 'allow' },
+      },
+    );
   }
 }
 
 function unmet(
   requirement: NameRequirement | undefined,
   held: readonly string[],
-): { description: string; names: string; required: readonly string[]; plural: boolean } | undefined {
+):
+  { description: string; names: string; required: readonly string[]; plural: boolean } | undefined {
   if (requirement === undefined) return undefined;
   const { anyOf, allOf } = Array.isArray(requirement)
     ? { anyOf: requirement, allOf: undefined }

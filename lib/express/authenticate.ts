@@ -22,7 +22,10 @@ const authenticateSchema = z.strictObject({
   /** Where audit events go. Default: JSON lines on standard output. */
   audit: z
     .custom<AuditSink>(
-      (value) => typeof value === 'object' && value !== null && typeof (value as AuditSink).log === 'function',
+      (value) =>
+        typeof value === 'object' &&
+        value !== null &&
+        typeof (value as AuditSink).log === 'function',
       { message: 'must be an audit sink: an object with a log(event) method' },
     )
     .optional(),
@@ -66,7 +69,9 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   const authenticator = createBearerAuthenticator(core);
   const sink = audit ?? createConsoleAuditSink();
   const now = core.now ?? Date.now;
-  const apiKeyHeaders = (core.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((name) => name.toLowerCase());
+  const apiKeyHeaders = (core.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((name) =>
+    name.toLowerCase(),
+  );
 
   async function resolve(req: Request): Promise<{ identity?: Identity; error?: unknown }> {
     try {
@@ -93,8 +98,15 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       if (error !== undefined) {
         const refusal = isIdentityError(error)
           ? error
-          : new IdentityError('internal_error', 'Authentication failed unexpectedly.', { cause: error });
-        auditDecision(req, state, { action: 'authenticate', identity: undefined, error: refusal, now });
+          : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
+              cause: error,
+            });
+        auditDecision(req, state, {
+          action: 'authenticate',
+          identity: undefined,
+          error: refusal,
+          now,
+        });
         next(refusal);
         return;
       }

@@ -30,7 +30,9 @@ export function identityErrorHandler(): ErrorRequestHandler {
     res.setHeader('Cache-Control', 'no-store');
     res.status(error.status).json({
       code: error.code,
-      message: error.expose ? error.message : (GENERIC_MESSAGES[error.status] ?? 'Request refused.'),
+      message: error.expose
+        ? error.message
+        : (GENERIC_MESSAGES[error.status] ?? 'Request refused.'),
       request_id: state.requestId ?? null,
     });
   };

@@ -24,9 +24,7 @@ export function authenticationRequest(req: Request): AuthenticationRequest {
 }
 
 /** The request facts an audit event records. */
-export function auditRequestFacts(
-  req: Request,
-): Pick<AuditEventInput, 'method' | 'path' | 'ip'> {
+export function auditRequestFacts(req: Request): Pick<AuditEventInput, 'method' | 'path' | 'ip'> {
   const url = req.originalUrl;
   const queryStart = url.indexOf('?');
   return {

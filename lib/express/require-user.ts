@@ -29,11 +29,11 @@ export type RequireUserOptions = z.input<typeof requireUserSchema>;
  * ```
  */
 export function requireUser(options: RequireUserOptions = {}): RequestHandler {
-  const { source, now: nowOption, ...requirements } = parseOptions(
-    requireUserSchema,
-    options,
-    'requireUser',
-  );
+  const {
+    source,
+    now: nowOption,
+    ...requirements
+  } = parseOptions(requireUserSchema, options, 'requireUser');
   const now = nowOption ?? Date.now;
 
   async function decide(req: Request): Promise<IdentityError | undefined> {
@@ -58,10 +58,14 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
     } catch (error) {
       if (isIdentityError(error)) return error;
       // A throwing `allow` predicate refuses: fail closed, and keep the error for the logs.
-      return new IdentityError('access_denied', 'This route\'s access policy could not be evaluated.', {
-        cause: error,
-        details: { rule: 'allow' },
-      });
+      return new IdentityError(
+        'access_denied',
+        "This route's access policy could not be evaluated.",
+        {
+          cause: error,
+          details: { rule: 'allow' },
+        },
+      );
     }
   }
 

@@ -18,8 +18,16 @@ describe('buildAuditEvent', () => {
   test('keeps the gateway shape and adds who, why and which credential', () => {
     const identity = createIdentity(
       {
-        subject: 's1', issuer: 'https://idp/', provider: 'jwt', kind: 'user', username: 'alice',
-        groups: [], roles: ['r'], scopes: [], attributes: {}, actor: { subject: 'agent' },
+        subject: 's1',
+        issuer: 'https://idp/',
+        provider: 'jwt',
+        kind: 'user',
+        username: 'alice',
+        groups: [],
+        roles: ['r'],
+        scopes: [],
+        attributes: {},
+        actor: { subject: 'agent' },
       },
       { type: 'bearer', value: 'secret-token-value' },
     );
@@ -51,10 +59,20 @@ describe('buildAuditEvent', () => {
 
   test('control characters in user-controlled fields are escaped (no forged lines, no terminal escapes)', () => {
     const identity = createIdentity({
-      subject: 's', issuer: 'i', provider: 'jwt', kind: 'user', username: 'eve\n{"user":"admin"}\u001b[31m',
-      groups: [], roles: ['x\r\ny'], scopes: [], attributes: {},
+      subject: 's',
+      issuer: 'i',
+      provider: 'jwt',
+      kind: 'user',
+      username: 'eve\n{"user":"admin"}\u001b[31m',
+      groups: [],
+      roles: ['x\r\ny'],
+      scopes: [],
+      attributes: {},
     });
-    const line = JSON.stringify(buildAuditEvent({ ...base, identity, path: '/a\u2028b', details: { 'k\n': 'v\u0007' } }));
+    const line = JSON.stringify(
+      buildAuditEvent({ ...base, identity, path: '/a\u2028b', details: { 'k\n': 'v\u0007' } }),
+    );
+    // eslint-disable-next-line no-control-regex
     expect(line).not.toMatch(/[\u0000-\u001f\u2028\u2029]/);
     expect(line).not.toContain('\\n{');
     expect(line).toContain('eve\\\\u000a');

@@ -19,19 +19,31 @@ describe('IdentityError', () => {
 
   test('no credential: a challenge without an error attribute (RFC 6750 §3.1)', () => {
     expect(new IdentityError('credentials_missing', 'x').wwwAuthenticate()).toBe('Bearer');
-    expect(new IdentityError('credentials_missing', 'x').wwwAuthenticate('r')).toBe('Bearer realm="r"');
+    expect(new IdentityError('credentials_missing', 'x').wwwAuthenticate('r')).toBe(
+      'Bearer realm="r"',
+    );
   });
 
   test('insufficient_scope names the scopes; other 403s and 503 carry no challenge', () => {
-    const error = new IdentityError('insufficient_scope', 'needs more', { requiredScopes: ['a', 'b'] });
-    expect(error.wwwAuthenticate()).toBe('Bearer error="insufficient_scope", error_description="needs more", scope="a b"');
+    const error = new IdentityError('insufficient_scope', 'needs more', {
+      requiredScopes: ['a', 'b'],
+    });
+    expect(error.wwwAuthenticate()).toBe(
+      'Bearer error="insufficient_scope", error_description="needs more", scope="a b"',
+    );
     expect(new IdentityError('role_missing', 'x').wwwAuthenticate()).toBeUndefined();
-    expect(new IdentityError('identity_provider_unavailable', 'x').wwwAuthenticate()).toBeUndefined();
+    expect(
+      new IdentityError('identity_provider_unavailable', 'x').wwwAuthenticate(),
+    ).toBeUndefined();
     expect(new IdentityError('identity_provider_unavailable', 'x').headers).toEqual({});
   });
 
   test('quotes, backslashes, control and non-ASCII characters cannot break the header', () => {
-    const challenge = new IdentityError('token_malformed', 'a "quoted"\\ line\r\nSet-Cookie: x=1 é').wwwAuthenticate() ?? '';
+    const challenge =
+      new IdentityError(
+        'token_malformed',
+        'a "quoted"\\ line\r\nSet-Cookie: x=1 é',
+      ).wwwAuthenticate() ?? '';
     expect(challenge).not.toMatch(/[\r\n]/);
     expect(challenge).toBe(
       "Bearer error=\"invalid_token\", error_description=\"a 'quoted'' line''Set-Cookie: x=1 '\"",

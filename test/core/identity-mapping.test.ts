@@ -3,7 +3,11 @@ import { readClaim } from '../../lib/core/claims.js';
 
 describe('claim paths', () => {
   test('nested paths, whole names with dots, and missing paths', () => {
-    const claims = { realm_access: { roles: ['a'] }, 'https://example.com/roles': ['ns'], list: [{ x: 1 }] };
+    const claims = {
+      realm_access: { roles: ['a'] },
+      'https://example.com/roles': ['ns'],
+      list: [{ x: 1 }],
+    };
     expect(readClaim(claims, 'realm_access.roles')).toEqual(['a']);
     expect(readClaim(claims, 'https://example.com/roles')).toEqual(['ns']);
     expect(readClaim(claims, 'realm_access.nope')).toBeUndefined();
@@ -17,7 +21,10 @@ describe('createIdentityMapper', () => {
     const mapper = createIdentityMapper({
       mapping: {
         claim_mapping: { email: 'user_email', groups: 'roles', department: 'user_department' },
-        role_mapping: { 'Sales-Team': 'sales_readonly', 'Sales-Managers': ['sales_admin', 'sales_readonly'] },
+        role_mapping: {
+          'Sales-Team': 'sales_readonly',
+          'Sales-Managers': ['sales_admin', 'sales_readonly'],
+        },
       },
     });
     const mapped = mapper.map({
@@ -39,38 +46,116 @@ describe('createIdentityMapper', () => {
 
   test('both scope dialects, merged without repeats', () => {
     const mapper = createIdentityMapper();
-    expect(mapper.map({ scope: 'a b  c', scp: ['b', 'd', 7] }).scopes).toEqual(['a', 'b', 'c', 'd']);
+    expect(mapper.map({ scope: 'a b  c', scp: ['b', 'd', 7] }).scopes).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+    ]);
     expect(mapper.map({ scp: 'x y' }).scopes).toEqual(['x', 'y']);
   });
 
   test.each([
-    ['entra', { oid: 'o', sub: 's', preferred_username: 'u@corp.com', upn: 'u@corp.com', roles: ['App.Read'], groups: ['g-guid'], scp: 'Orders.Read', azp: 'client' },
-      { username: 'u@corp.com', email: 'u@corp.com', roles: ['App.Read'], groups: ['g-guid'], scopes: ['Orders.Read'], clientId: 'client' }],
-    ['entra', { sub: 's', unique_name: 'DOMAIN\\u', upn: 'u@corp.com', scp: 'user_impersonation', appid: 'client-v1', ver: '1.0' },
-      { username: 'u@corp.com', clientId: 'client-v1', scopes: ['user_impersonation'] }],
-    ['okta', { sub: 'jane@corp.com', uid: '00u1', cid: '0oa1', scp: ['openid', 'orders.read'], groups: ['Everyone'] },
-      { username: 'jane@corp.com', clientId: '0oa1', scopes: ['openid', 'orders.read'], groups: ['Everyone'] }],
-    ['auth0', { sub: 'auth0|1', email: 'x@y.z', scope: 'openid', permissions: ['read:orders'], azp: 'c1' },
-      { username: 'x@y.z', scopes: ['openid', 'read:orders'], clientId: 'c1' }],
-    ['keycloak', { sub: 'kc-1', preferred_username: 'kate', realm_access: { roles: ['analyst'] }, groups: ['/sales'], scope: 'openid profile', azp: 'ui' },
-      { username: 'kate', roles: ['analyst'], groups: ['/sales'], scopes: ['openid', 'profile'], clientId: 'ui' }],
-  ] as const)('preset %s reads that provider\'s claim shape', (preset, claims, expected) => {
+    [
+      'entra',
+      {
+        oid: 'o',
+        sub: 's',
+        preferred_username: 'u@corp.com',
+        upn: 'u@corp.com',
+        roles: ['App.Read'],
+        groups: ['g-guid'],
+        scp: 'Orders.Read',
+        azp: 'client',
+      },
+      {
+        username: 'u@corp.com',
+        email: 'u@corp.com',
+        roles: ['App.Read'],
+        groups: ['g-guid'],
+        scopes: ['Orders.Read'],
+        clientId: 'client',
+      },
+    ],
+    [
+      'entra',
+      {
+        sub: 's',
+        unique_name: 'DOMAIN\\u',
+        upn: 'u@corp.com',
+        scp: 'user_impersonation',
+        appid: 'client-v1',
+        ver: '1.0',
+      },
+      { username: 'u@corp.com', clientId: 'client-v1', scopes: ['user_impersonation'] },
+    ],
+    [
+      'okta',
+      {
+        sub: 'jane@corp.com',
+        uid: '00u1',
+        cid: '0oa1',
+        scp: ['openid', 'orders.read'],
+        groups: ['Everyone'],
+      },
+      {
+        username: 'jane@corp.com',
+        clientId: '0oa1',
+        scopes: ['openid', 'orders.read'],
+        groups: ['Everyone'],
+      },
+    ],
+    [
+      'auth0',
+      { sub: 'auth0|1', email: 'x@y.z', scope: 'openid', permissions: ['read:orders'], azp: 'c1' },
+      { username: 'x@y.z', scopes: ['openid', 'read:orders'], clientId: 'c1' },
+    ],
+    [
+      'keycloak',
+      {
+        sub: 'kc-1',
+        preferred_username: 'kate',
+        realm_access: { roles: ['analyst'] },
+        groups: ['/sales'],
+        scope: 'openid profile',
+        azp: 'ui',
+      },
+      {
+        username: 'kate',
+        roles: ['analyst'],
+        groups: ['/sales'],
+        scopes: ['openid', 'profile'],
+        clientId: 'ui',
+      },
+    ],
+  ] as const)("preset %s reads that provider's claim shape", (preset, claims, expected) => {
     expect(createIdentityMapper({ preset }).map(claims)).toMatchObject(expected);
   });
 
   test('claim_mapping overrides one field of a preset and may list several paths', () => {
     const mapper = createIdentityMapper({
       preset: 'keycloak',
-      mapping: { claim_mapping: { roles: ['realm_access.roles', 'resource_access.orders-api.roles'] } },
+      mapping: {
+        claim_mapping: { roles: ['realm_access.roles', 'resource_access.orders-api.roles'] },
+      },
     });
-    const mapped = mapper.map({ realm_access: { roles: ['a'] }, resource_access: { 'orders-api': { roles: ['b', 'a'] } }, preferred_username: 'k' });
+    const mapped = mapper.map({
+      realm_access: { roles: ['a'] },
+      resource_access: { 'orders-api': { roles: ['b', 'a'] } },
+      preferred_username: 'k',
+    });
     expect(mapped.roles).toEqual(['a', 'b']);
     expect(mapped.username).toBe('k');
   });
 
   test('userClaim replaces the username paths with exactly that claim', () => {
-    expect(createIdentityMapper({ userClaim: 'email' }).map({ preferred_username: 'p', email: 'e@x' }).username).toBe('e@x');
-    expect(createIdentityMapper({ userClaim: 'email' }).map({ preferred_username: 'p' }).username).toBeUndefined();
+    expect(
+      createIdentityMapper({ userClaim: 'email' }).map({ preferred_username: 'p', email: 'e@x' })
+        .username,
+    ).toBe('e@x');
+    expect(
+      createIdentityMapper({ userClaim: 'email' }).map({ preferred_username: 'p' }).username,
+    ).toBeUndefined();
   });
 
   test.each([

@@ -287,7 +287,12 @@ interface ServiceCase extends Case {
 }
 
 const SERVICE_TOKENS: readonly ServiceCase[] = [
-  { label: 'Entra ID v2 app-only (idtyp app)', preset: 'entra', claims: entraV2AppOnly, rule: 'entra-app-only' },
+  {
+    label: 'Entra ID v2 app-only (idtyp app)',
+    preset: 'entra',
+    claims: entraV2AppOnly,
+    rule: 'entra-app-only',
+  },
   {
     label: 'Entra ID v2 app-only without idtyp',
     preset: 'entra',
@@ -300,7 +305,12 @@ const SERVICE_TOKENS: readonly ServiceCase[] = [
     claims: { ...entraV1AppOnly, idtyp: 'app' },
     rule: 'entra-app-only',
   },
-  { label: 'Entra ID v1 app-only without idtyp', preset: 'entra', claims: entraV1AppOnly, rule: 'entra-app-only' },
+  {
+    label: 'Entra ID v1 app-only without idtyp',
+    preset: 'entra',
+    claims: entraV1AppOnly,
+    rule: 'entra-app-only',
+  },
   {
     label: 'Okta client credentials (sub === cid, no uid)',
     preset: 'okta',
@@ -391,7 +401,11 @@ const SERVICE_TOKENS: readonly ServiceCase[] = [
   {
     label: 'sub === azp',
     preset: 'generic',
-    claims: { ...withoutClaim(rfc9068ClientCredentials, 'client_id'), sub: 'batch-exporter', azp: 'batch-exporter' },
+    claims: {
+      ...withoutClaim(rfc9068ClientCredentials, 'client_id'),
+      sub: 'batch-exporter',
+      azp: 'batch-exporter',
+    },
     rule: 'subject-is-client',
   },
   {
@@ -404,7 +418,11 @@ const SERVICE_TOKENS: readonly ServiceCase[] = [
 
 const USER_TOKENS: readonly Case[] = [
   { label: 'Entra ID v2 delegated', preset: 'entra', claims: entraV2Delegated },
-  { label: 'Entra ID v2 delegated with idtyp user', preset: 'entra', claims: { ...entraV2Delegated, idtyp: 'user' } },
+  {
+    label: 'Entra ID v2 delegated with idtyp user',
+    preset: 'entra',
+    claims: { ...entraV2Delegated, idtyp: 'user' },
+  },
   { label: 'Entra ID v1 delegated (upn, unique_name)', preset: 'entra', claims: entraV1Delegated },
   { label: 'Okta user (uid, sub = login, cid)', preset: 'okta', claims: oktaUser },
   { label: 'Auth0 database user', preset: 'auth0', claims: auth0User },
@@ -476,7 +494,9 @@ describe('SERVICE_ACCOUNT_RULES', () => {
 
   test('every built-in rule is exercised by at least one real token shape below', () => {
     const covered = new Set(SERVICE_TOKENS.map((entry) => entry.rule));
-    expect([...covered].sort()).toEqual(DEFAULT_SERVICE_ACCOUNT_RULES.map((rule) => rule.name).sort());
+    expect([...covered].sort()).toEqual(
+      DEFAULT_SERVICE_ACCOUNT_RULES.map((rule) => rule.name).sort(),
+    );
   });
 });
 
@@ -550,11 +570,13 @@ describe('findServiceAccountRule with the default rules', () => {
       const rule = SERVICE_ACCOUNT_RULES.oktaClientCredentials;
       expect(rule.matches(inputFor(oktaClientCredentials, 'okta'))).toBe(true);
       expect(rule.matches(inputFor(withoutClaim(oktaUser, 'uid'), 'okta'))).toBe(true);
-      expect(rule.matches(inputFor({ ...oktaClientCredentials, uid: '00u1a2b3c4D5e6F7g8h9' }, 'okta'))).toBe(
-        true,
-      );
+      expect(
+        rule.matches(inputFor({ ...oktaClientCredentials, uid: '00u1a2b3c4D5e6F7g8h9' }, 'okta')),
+      ).toBe(true);
       expect(rule.matches(inputFor(oktaUser, 'okta'))).toBe(false);
-      expect(rule.matches(inputFor(withoutClaim(oktaClientCredentials, 'cid'), 'okta'))).toBe(false);
+      expect(rule.matches(inputFor(withoutClaim(oktaClientCredentials, 'cid'), 'okta'))).toBe(
+        false,
+      );
     });
 
     test('auth0-client-credentials: both gty spellings, gty lists, and @clients subjects', () => {
@@ -566,17 +588,25 @@ describe('findServiceAccountRule with the default rules', () => {
       }
       expect(rule.matches(inputFor({ ...auth0User, sub: 'abc@clients' }, 'auth0'))).toBe(true);
       // "@clients" must end the subject; a user whose id merely contains it is a user.
-      expect(rule.matches(inputFor({ ...auth0User, sub: 'auth0|x@clientsville' }, 'auth0'))).toBe(false);
-      expect(rule.matches(inputFor({ ...auth0User, gty: 'authorization_code' }, 'auth0'))).toBe(false);
+      expect(rule.matches(inputFor({ ...auth0User, sub: 'auth0|x@clientsville' }, 'auth0'))).toBe(
+        false,
+      );
+      expect(rule.matches(inputFor({ ...auth0User, gty: 'authorization_code' }, 'auth0'))).toBe(
+        false,
+      );
     });
 
     test('keycloak-service-account: the service-account- prefix or the client session notes', () => {
       const rule = SERVICE_ACCOUNT_RULES.keycloakServiceAccount;
       expect(rule.matches(inputFor(keycloakServiceAccount, 'keycloak'))).toBe(true);
-      expect(rule.matches(inputFor({ ...keycloakUser, clientHost: '10.0.4.17' }, 'keycloak'))).toBe(true);
-      expect(rule.matches(inputFor({ ...keycloakUser, preferred_username: 'my-service-account-x' }, 'keycloak'))).toBe(
-        false,
+      expect(rule.matches(inputFor({ ...keycloakUser, clientHost: '10.0.4.17' }, 'keycloak'))).toBe(
+        true,
       );
+      expect(
+        rule.matches(
+          inputFor({ ...keycloakUser, preferred_username: 'my-service-account-x' }, 'keycloak'),
+        ),
+      ).toBe(false);
       expect(rule.matches(inputFor(keycloakUser, 'keycloak'))).toBe(false);
     });
 
@@ -608,18 +638,26 @@ describe('findServiceAccountRule with the default rules', () => {
           clientId: undefined,
         }),
       ).toBe(true);
-      expect(SERVICE_ACCOUNT_RULES.missingSubject.matches(inputFor(keycloakUser, 'keycloak'))).toBe(false);
+      expect(SERVICE_ACCOUNT_RULES.missingSubject.matches(inputFor(keycloakUser, 'keycloak'))).toBe(
+        false,
+      );
       const rule = SERVICE_ACCOUNT_RULES.subjectIsClient;
       expect(
-        rule.matches({ claims: {}, subject: 'app-1', username: undefined, email: undefined, clientId: 'app-1' }),
+        rule.matches({
+          claims: {},
+          subject: 'app-1',
+          username: undefined,
+          email: undefined,
+          clientId: 'app-1',
+        }),
       ).toBe(true);
       for (const name of ['azp', 'client_id', 'appid', 'cid']) {
         expect(rule.matches(inputFor({ sub: 'app-1', [name]: 'app-1' }))).toBe(true);
       }
       expect(rule.matches(inputFor({ client_id: 'app-1' }))).toBe(false);
-      expect(rule.matches(inputFor({ sub: 'user-alice', azp: 'app-1', act: { sub: 'user-alice' } }))).toBe(
-        false,
-      );
+      expect(
+        rule.matches(inputFor({ sub: 'user-alice', azp: 'app-1', act: { sub: 'user-alice' } })),
+      ).toBe(false);
     });
   });
 
@@ -627,11 +665,14 @@ describe('findServiceAccountRule with the default rules', () => {
     const without = (...names: string[]) =>
       DEFAULT_SERVICE_ACCOUNT_RULES.filter((rule) => !names.includes(rule.name));
     expect(
-      findServiceAccountRule(inputFor(oktaClientCredentials, 'okta'), without('okta-client-credentials'))
-        ?.name,
+      findServiceAccountRule(
+        inputFor(oktaClientCredentials, 'okta'),
+        without('okta-client-credentials'),
+      )?.name,
     ).toBe('subject-is-client');
     expect(
-      findServiceAccountRule(inputFor(googleServiceAccount), without('google-service-account'))?.name,
+      findServiceAccountRule(inputFor(googleServiceAccount), without('google-service-account'))
+        ?.name,
     ).toBe('subject-is-client');
     expect(findServiceAccountRule(inputFor(oktaUser, 'okta'), [])).toBeUndefined();
   });
@@ -666,7 +707,9 @@ describe('denyListRule', () => {
 
     test('match the username, the email, or the raw preferred_username', () => {
       expect(rule.matches(direct({ subject: 'u-1', username: 'ai-service-account' }))).toBe(true);
-      expect(rule.matches(direct({ subject: 'u-1', email: 'Shared-Reporting@ACME.com' }))).toBe(true);
+      expect(rule.matches(direct({ subject: 'u-1', email: 'Shared-Reporting@ACME.com' }))).toBe(
+        true,
+      );
       // Under the auth0 preset the username is the email, so only the raw claim names the account.
       const input = inputFor(
         { sub: 'auth0|123', email: 'ops@acme.com', preferred_username: 'ai-service-account' },
@@ -753,7 +796,10 @@ describe('denyListRule', () => {
   });
 
   test('after the defaults, catches a shared account that no built-in rule recognises', () => {
-    const rules = [...DEFAULT_SERVICE_ACCOUNT_RULES, denyListRule({ patterns: ['*ai-service-account*'] })];
+    const rules = [
+      ...DEFAULT_SERVICE_ACCOUNT_RULES,
+      denyListRule({ patterns: ['*ai-service-account*'] }),
+    ];
     const shared = { ...keycloakUser, preferred_username: 'ai-service-account', email: undefined };
     expect(classify(shared, 'keycloak')).toBeUndefined();
     expect(findServiceAccountRule(inputFor(shared, 'keycloak'), rules)?.name).toBe('deny-list');

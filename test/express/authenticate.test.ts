@@ -119,7 +119,9 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
       });
       setImmediate(() => res.json({ during }));
     });
-    const res = await (await serve(app))
+    const res = await (
+      await serve(app)
+    )
       .get('/tool')
       .set('Authorization', `Bearer ${await idp.sign()}`);
     expect(res.body).toEqual({ during: 'alice' });
@@ -135,7 +137,10 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
       users.map(async (user) =>
         agent
           .post('/ai/chat')
-          .set('Authorization', `Bearer ${await idp.sign({ sub: `id-${user}`, preferred_username: user })}`),
+          .set(
+            'Authorization',
+            `Bearer ${await idp.sign({ sub: `id-${user}`, preferred_username: user })}`,
+          ),
       ),
     );
     expect(results.map((res) => (res.body as { scoped: string }).scoped)).toEqual(users);
@@ -150,7 +155,12 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
       expect(res.headers['www-authenticate']).toBe('Bearer realm="ai"');
       expect(res.headers['cache-control']).toBe('no-store');
       expect(audit.events).toEqual([
-        expect.objectContaining({ outcome: 'denied', reason: 'credentials_missing', user: null, status: 401 }),
+        expect.objectContaining({
+          outcome: 'denied',
+          reason: 'credentials_missing',
+          user: null,
+          status: 401,
+        }),
       ]);
     });
 
@@ -165,7 +175,9 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     });
 
     test('a token in a form body is refused with 400', async () => {
-      const agent = await serve(buildApp(express, { ...options(), audit: createMemoryAuditSink() }));
+      const agent = await serve(
+        buildApp(express, { ...options(), audit: createMemoryAuditSink() }),
+      );
       const res = await agent
         .post('/ai/chat')
         .type('form')
@@ -174,11 +186,21 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     });
 
     test('two Authorization headers are refused with 400, even though Node keeps only one', async () => {
-      const agent = await serve(buildApp(express, { ...options(), audit: createMemoryAuditSink() }));
+      const agent = await serve(
+        buildApp(express, { ...options(), audit: createMemoryAuditSink() }),
+      );
       const res = await agent
         .get('/me')
-        .set('Authorization', [`Bearer ${await idp.sign()}`, `Bearer ${await idp.sign({ sub: 'bob' })}`]);
-      expectRefusal(res, { status: 400, code: 'multiple_credentials', bearerError: 'invalid_request' });
+        // supertest sends each array item as its own header line.
+        .set('Authorization', [
+          `Bearer ${await idp.sign()}`,
+          `Bearer ${await idp.sign({ sub: 'bob' })}`,
+        ] as unknown as string);
+      expectRefusal(res, {
+        status: 400,
+        code: 'multiple_credentials',
+        bearerError: 'invalid_request',
+      });
     });
 
     test.each([
@@ -186,12 +208,20 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
       ['Bearer a b', 'invalid_request', 400, 'invalid_request'],
       ['Bearer a,Bearer b', 'invalid_request', 400, 'invalid_request'],
     ])('malformed header %j is a 400', async (header, code, status, bearerError) => {
-      const agent = await serve(buildApp(express, { ...options(), audit: createMemoryAuditSink() }));
-      expectRefusal(await agent.get('/me').set('Authorization', header), { status, code, bearerError });
+      const agent = await serve(
+        buildApp(express, { ...options(), audit: createMemoryAuditSink() }),
+      );
+      expectRefusal(await agent.get('/me').set('Authorization', header), {
+        status,
+        code,
+        bearerError,
+      });
     });
 
     test('another scheme (Basic) gets 401 with the Bearer challenge', async () => {
-      const agent = await serve(buildApp(express, { ...options(), audit: createMemoryAuditSink() }));
+      const agent = await serve(
+        buildApp(express, { ...options(), audit: createMemoryAuditSink() }),
+      );
       const res = await agent.get('/me').set('Authorization', 'Basic YWxpY2U6c2VjcmV0');
       expectRefusal(res, { status: 401, code: 'unsupported_auth_scheme', bearerError: null });
     });
@@ -212,7 +242,9 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     });
 
     test('an API key beside the user token (as DreamFactory clients send) is fine', async () => {
-      const agent = await serve(buildApp(express, { ...options(), audit: createMemoryAuditSink() }));
+      const agent = await serve(
+        buildApp(express, { ...options(), audit: createMemoryAuditSink() }),
+      );
       const res = await agent
         .post('/ai/chat')
         .set('X-DreamFactory-API-Key', 'df-456')
@@ -221,7 +253,9 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     });
 
     test('Authorization: ApiKey is recognised as an API key too', async () => {
-      const agent = await serve(buildApp(express, { ...options(), audit: createMemoryAuditSink() }));
+      const agent = await serve(
+        buildApp(express, { ...options(), audit: createMemoryAuditSink() }),
+      );
       expectRefusal(await agent.get('/me').set('Authorization', 'ApiKey k-1'), {
         status: 403,
         code: 'api_key_refused',
@@ -232,12 +266,21 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
   describe('credentialsRequired: false', () => {
     test('anonymous requests pass without identity; the AI route still refuses them', async () => {
       const audit = createMemoryAuditSink();
-      const agent = await serve(buildApp(express, { ...options(), audit, credentialsRequired: false }));
+      const agent = await serve(
+        buildApp(express, { ...options(), audit, credentialsRequired: false }),
+      );
       const me = await agent.get('/me');
       expect(me.status).toBe(200);
       expect(me.body).toEqual({ identity: null, scoped: null });
-      expectRefusal(await agent.post('/ai/chat'), { status: 401, code: 'credentials_missing', bearerError: null });
-      expectRefusal(await agent.post('/ai/chat').set('X-API-Key', 'k'), { status: 403, code: 'api_key_refused' });
+      expectRefusal(await agent.post('/ai/chat'), {
+        status: 401,
+        code: 'credentials_missing',
+        bearerError: null,
+      });
+      expectRefusal(await agent.post('/ai/chat').set('X-API-Key', 'k'), {
+        status: 403,
+        code: 'api_key_refused',
+      });
       // A token that is sent is still verified.
       expectRefusal(await agent.get('/me').set('Authorization', 'Bearer a.b.c'), {
         status: 401,
@@ -248,11 +291,16 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
   });
 
   describe('several issuers', () => {
-    test('each token is verified against the issuer it names, with that issuer\'s keys', async () => {
+    test("each token is verified against the issuer it names, with that issuer's keys", async () => {
       const app = buildApp(express, {
         issuers: [
           { issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri },
-          { issuer: other.issuer, audience: 'api://other', jwksUri: other.jwksUri, preset: 'keycloak' },
+          {
+            issuer: other.issuer,
+            audience: 'api://other',
+            jwksUri: other.jwksUri,
+            preset: 'keycloak',
+          },
         ],
         audit: createMemoryAuditSink(),
       });
@@ -281,12 +329,18 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     test('an unknown issuer is refused without any network call', async () => {
       const rogue = await createTestIssuer();
       try {
-        const agent = await serve(buildApp(express, { ...options(), audit: createMemoryAuditSink() }));
+        const agent = await serve(
+          buildApp(express, { ...options(), audit: createMemoryAuditSink() }),
+        );
         const before = idp.jwksRequests;
         const rogueBefore = rogue.jwksRequests;
         for (let i = 0; i < 5; i++) {
           const res = await agent.get('/me').set('Authorization', `Bearer ${await rogue.sign()}`);
-          expectRefusal(res, { status: 401, code: 'token_issuer_unknown', bearerError: 'invalid_token' });
+          expectRefusal(res, {
+            status: 401,
+            code: 'token_issuer_unknown',
+            bearerError: 'invalid_token',
+          });
         }
         expect(idp.jwksRequests).toBe(before);
         expect(rogue.jwksRequests).toBe(rogueBefore);
@@ -303,7 +357,11 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     app.use(authenticate({ ...options(), audit }));
     app.get('/me', (req, res) => res.json({ user: req.identity?.username }));
     app.use(identityErrorHandler());
-    const res = await (await serve(app)).get('/me').set('Authorization', `Bearer ${await idp.sign()}`);
+    const res = await (
+      await serve(app)
+    )
+      .get('/me')
+      .set('Authorization', `Bearer ${await idp.sign()}`);
     expect(res.body).toEqual({ user: 'alice' });
     expect(audit.events).toHaveLength(1);
   });

@@ -1,10 +1,19 @@
-import { createHmac, createPublicKey } from 'node:crypto';
+import { createHmac, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMemoryAuditSink, type AuthenticateOptions, type MemoryAuditSink } from '../../lib/index.js';
+import {
+  createMemoryAuditSink,
+  type AuthenticateOptions,
+  type MemoryAuditSink,
+} from '../../lib/index.js';
 import { buildApp } from '../helpers/app.js';
 import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
-import { b64url, createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../helpers/test-issuer.js';
+import {
+  b64url,
+  createTestIssuer,
+  TEST_AUDIENCE,
+  type TestIssuer,
+} from '../helpers/test-issuer.js';
 
 let idp: TestIssuer;
 let keyHost: Server;
@@ -30,11 +39,19 @@ afterAll(async () => {
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function unsigned(header: Record<string, unknown>, payload: Record<string, unknown>, signature = ''): string {
+function unsigned(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  signature = '',
+): string {
   return `${b64url(header)}.${b64url(payload)}.${signature}`;
 }
 
-function hmac(header: Record<string, unknown>, payload: Record<string, unknown>, secret: Buffer | string): string {
+function hmac(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  secret: Buffer | string,
+): string {
   const input = `${b64url(header)}.${b64url(payload)}`;
   return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
 }
@@ -64,7 +81,12 @@ describe.each(EXPRESS_VERSIONS)('hostile tokens on %s', (_name, express) => {
     const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${token}`);
     expectRefusal(res, { status: 401, code, bearerError: 'invalid_token' });
     const event = audit.events.at(-1);
-    expect(event).toMatchObject({ action: 'authenticate', outcome: 'denied', reason: code, user: null });
+    expect(event).toMatchObject({
+      action: 'authenticate',
+      outcome: 'denied',
+      reason: code,
+      user: null,
+    });
     // Neither the token nor its signature ever reaches the audit trail.
     expect(JSON.stringify(audit.events)).not.toContain(token.split('.')[2] || token);
   }
@@ -75,15 +97,24 @@ describe.each(EXPRESS_VERSIONS)('hostile tokens on %s', (_name, express) => {
     expect(res.status).toBe(200);
   });
 
-  test.each(['none', 'None', 'NONE', 'nOnE'])('alg %j is refused, with or without a signature', async (alg) => {
-    const header = { alg, typ: 'JWT', kid: idp.currentKid };
-    await expectInvalid(unsigned(header, basePayload()), 'token_algorithm_refused');
-    await expectInvalid(unsigned(header, basePayload(), 'c2lnbmF0dXJl'), 'token_algorithm_refused');
-  });
+  test.each(['none', 'None', 'NONE', 'nOnE'])(
+    'alg %j is refused, with or without a signature',
+    async (alg) => {
+      const header = { alg, typ: 'JWT', kid: idp.currentKid };
+      await expectInvalid(unsigned(header, basePayload()), 'token_algorithm_refused');
+      await expectInvalid(
+        unsigned(header, basePayload(), 'c2lnbmF0dXJl'),
+        'token_algorithm_refused',
+      );
+    },
+  );
 
   test('HS256 signed with the RS256 public key is refused in every encoding of that key', async () => {
     const jwk = idp.publicJwk();
-    const publicKey = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    const publicKey = createPublicKey({
+      key: jwk as JsonWebKey,
+      format: 'jwk',
+    });
     const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
     const encodings: (Buffer | string)[] = [
       pem,
@@ -106,7 +137,9 @@ describe.each(EXPRESS_VERSIONS)('hostile tokens on %s', (_name, express) => {
     await expectInvalid(await idp.sign({ exp: 253402300799 }), 'token_lifetime_excessive');
     const base = basePayload();
     await expectInvalid(
-      await idp.signRaw(`{"iss":${JSON.stringify(base['iss'])},"aud":"${TEST_AUDIENCE}","sub":"mallory","exp":1e400}`),
+      await idp.signRaw(
+        `{"iss":${JSON.stringify(base['iss'])},"aud":"${TEST_AUDIENCE}","sub":"mallory","exp":1e400}`,
+      ),
       'token_claim_invalid',
     );
     await expectInvalid(await idp.sign({ exp: undefined }), 'token_claim_missing');
@@ -129,12 +162,18 @@ describe.each(EXPRESS_VERSIONS)('hostile tokens on %s', (_name, express) => {
     const [header, payload, signature] = token.split('.') as [string, string, string];
     const forged = { ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: 'admin' };
     await expectInvalid(`${header}.${b64url(forged)}.${signature}`, 'token_signature_invalid');
-    await expectInvalid(`${header}.${payload}.${signature.slice(0, -10)}`, 'token_signature_invalid');
+    await expectInvalid(
+      `${header}.${payload}.${signature.slice(0, -10)}`,
+      'token_signature_invalid',
+    );
     await expectInvalid(`${header}.${payload}`, 'token_malformed');
     await expectInvalid(`${header}.${payload}.`, 'token_malformed');
-    await expectInvalid(`${header}`, 'token_malformed');
+    await expectInvalid(header, 'token_malformed');
     await expectInvalid(`${header}.${payload}.${signature}.extra`, 'token_malformed');
-    await expectInvalid(`${header}.${payload.slice(0, 5)}+/${payload.slice(5)}.${signature}`, 'token_malformed');
+    await expectInvalid(
+      `${header}.${payload.slice(0, 5)}+/${payload.slice(5)}.${signature}`,
+      'token_malformed',
+    );
     await expectInvalid(`${b64url('{not json')}.${payload}.${signature}`, 'token_malformed');
     await expectInvalid(`${b64url('[1,2]')}.${payload}.${signature}`, 'token_malformed');
     await expectInvalid(`${header}.${b64url('"a string"')}.${signature}`, 'token_malformed');
@@ -148,7 +187,13 @@ describe.each(EXPRESS_VERSIONS)('hostile tokens on %s', (_name, express) => {
   });
 
   test('an encrypted token (JWE) is refused with a clear code', async () => {
-    const jwe = ['eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ', 'a2V5', 'aXY', 'Y2lwaGVy', 'dGFn'].join('.');
+    const jwe = [
+      'eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ',
+      'a2V5',
+      'aXY',
+      'Y2lwaGVy',
+      'dGFn',
+    ].join('.');
     await expectInvalid(jwe, 'token_encrypted');
   });
 
@@ -162,10 +207,22 @@ describe.each(EXPRESS_VERSIONS)('hostile tokens on %s', (_name, express) => {
 
   test('keys offered in the header (jwk, jku, x5u, x5c) are refused and never fetched', async () => {
     const before = keyHostHits;
-    await expectInvalid(await idp.sign({}, { header: { jwk: idp.publicJwk() } }), 'token_header_forbidden');
-    await expectInvalid(await idp.sign({}, { header: { jku: keyHostUrl } }), 'token_header_forbidden');
-    await expectInvalid(await idp.sign({}, { header: { x5u: keyHostUrl } }), 'token_header_forbidden');
-    await expectInvalid(await idp.sign({}, { header: { x5c: ['MIIB'] } }), 'token_header_forbidden');
+    await expectInvalid(
+      await idp.sign({}, { header: { jwk: idp.publicJwk() } }),
+      'token_header_forbidden',
+    );
+    await expectInvalid(
+      await idp.sign({}, { header: { jku: keyHostUrl } }),
+      'token_header_forbidden',
+    );
+    await expectInvalid(
+      await idp.sign({}, { header: { x5u: keyHostUrl } }),
+      'token_header_forbidden',
+    );
+    await expectInvalid(
+      await idp.sign({}, { header: { x5c: ['MIIB'] } }),
+      'token_header_forbidden',
+    );
     expect(keyHostHits).toBe(before);
   });
 
@@ -196,7 +253,11 @@ describe.each(EXPRESS_VERSIONS)('hostile tokens on %s', (_name, express) => {
       for (let i = 0; i < 60; i++) {
         const token = await flood.sign({}, { header: { kid: `made-up-${i}` } });
         const res = await floodAgent.get('/me').set('Authorization', `Bearer ${token}`);
-        expectRefusal(res, { status: 401, code: 'token_key_unknown', bearerError: 'invalid_token' });
+        expectRefusal(res, {
+          status: 401,
+          code: 'token_key_unknown',
+          bearerError: 'invalid_token',
+        });
       }
       expect(flood.jwksRequests - before).toBeLessThanOrEqual(5);
       // The known key keeps working during the flood.

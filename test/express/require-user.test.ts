@@ -1,7 +1,18 @@
-import { createMemoryAuditSink, identityErrorHandler, requireUser, type MemoryAuditSink, type RequireUserOptions } from '../../lib/index.js';
+import {
+  createMemoryAuditSink,
+  identityErrorHandler,
+  requireUser,
+  type MemoryAuditSink,
+  type RequireUserOptions,
+} from '../../lib/index.js';
 import { buildApp } from '../helpers/app.js';
 import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
-import { createTestIssuer, TEST_AUDIENCE, type Claims, type TestIssuer } from '../helpers/test-issuer.js';
+import {
+  createTestIssuer,
+  TEST_AUDIENCE,
+  type Claims,
+  type TestIssuer,
+} from '../helpers/test-issuer.js';
 
 let idp: TestIssuer;
 beforeAll(async () => {
@@ -14,7 +25,10 @@ afterAll(async () => {
 
 const mapping = {
   claim_mapping: { groups: 'roles', department: 'user_department' },
-  role_mapping: { 'Sales-Team': 'sales_readonly', 'Sales-Managers': ['sales_admin', 'sales_readonly'] },
+  role_mapping: {
+    'Sales-Team': 'sales_readonly',
+    'Sales-Managers': ['sales_admin', 'sales_readonly'],
+  },
 };
 
 describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
@@ -27,18 +41,26 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
       { issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri, mapping, audit },
       guard,
     );
-    return (await serve(app)).post('/ai/chat').set('Authorization', `Bearer ${await idp.sign(claims)}`);
+    return (await serve(app))
+      .post('/ai/chat')
+      .set('Authorization', `Bearer ${await idp.sign(claims)}`);
   }
 
   describe('roles', () => {
     test('the gateway-style role mapping gives the role, and the request passes with an audit event', async () => {
-      const res = await chat({ roles: ['sales_readonly'] }, { roles: ['Sales-Team'], user_department: 'EMEA' });
+      const res = await chat(
+        { roles: ['sales_readonly'] },
+        { roles: ['Sales-Team'], user_department: 'EMEA' },
+      );
       expect(res.status).toBe(200);
       expect(audit.events.map((event) => [event.action, event.outcome])).toEqual([
         ['authenticate', 'allowed'],
         ['authorize', 'allowed'],
       ]);
-      expect(audit.events[1]).toMatchObject({ roles: ['Sales-Team', 'sales_readonly'], user: 'alice' });
+      expect(audit.events[1]).toMatchObject({
+        roles: ['Sales-Team', 'sales_readonly'],
+        user: 'alice',
+      });
     });
 
     test('a missing role is a 403 whose message says how to fix it', async () => {
@@ -54,30 +76,58 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
     });
 
     test('anyOf passes with one role; allOf needs every role', async () => {
-      expect((await chat({ roles: { anyOf: ['sales_admin', 'sales_readonly'] } }, { roles: ['Sales-Team'] })).status).toBe(200);
-      expect((await chat({ roles: { allOf: ['sales_admin', 'sales_readonly'] } }, { roles: ['Sales-Managers'] })).status).toBe(200);
-      expectRefusal(await chat({ roles: { allOf: ['sales_admin', 'sales_readonly'] } }, { roles: ['Sales-Team'] }), {
-        status: 403,
-        code: 'role_missing',
-      });
+      expect(
+        (
+          await chat(
+            { roles: { anyOf: ['sales_admin', 'sales_readonly'] } },
+            { roles: ['Sales-Team'] },
+          )
+        ).status,
+      ).toBe(200);
+      expect(
+        (
+          await chat(
+            { roles: { allOf: ['sales_admin', 'sales_readonly'] } },
+            { roles: ['Sales-Managers'] },
+          )
+        ).status,
+      ).toBe(200);
+      expectRefusal(
+        await chat(
+          { roles: { allOf: ['sales_admin', 'sales_readonly'] } },
+          { roles: ['Sales-Team'] },
+        ),
+        {
+          status: 403,
+          code: 'role_missing',
+        },
+      );
     });
   });
 
   describe('groups', () => {
     test('group membership is checked on the mapped groups', async () => {
       expect((await chat({ groups: ['Sales-Team'] }, { roles: ['Sales-Team'] })).status).toBe(200);
-      expectRefusal(await chat({ groups: ['Finance'] }, { roles: ['Sales-Team'] }), { status: 403, code: 'group_missing' });
-      expectRefusal(await chat({ groups: { allOf: ['Sales-Team', 'Finance'] } }, { roles: ['Sales-Team'] }), {
+      expectRefusal(await chat({ groups: ['Finance'] }, { roles: ['Sales-Team'] }), {
         status: 403,
         code: 'group_missing',
       });
+      expectRefusal(
+        await chat({ groups: { allOf: ['Sales-Team', 'Finance'] } }, { roles: ['Sales-Team'] }),
+        {
+          status: 403,
+          code: 'group_missing',
+        },
+      );
     });
 
     test('an Entra groups overage is never read as "no groups"', async () => {
       const overage = {
         roles: undefined,
         _claim_names: { groups: 'src1' },
-        _claim_sources: { src1: { endpoint: 'https://graph.microsoft.com/v1.0/users/x/getMemberObjects' } },
+        _claim_sources: {
+          src1: { endpoint: 'https://graph.microsoft.com/v1.0/users/x/getMemberObjects' },
+        },
       };
       const res = await chat({ roles: ['sales_readonly'] }, overage);
       expectRefusal(res, { status: 403, code: 'groups_unresolved' });
@@ -89,25 +139,47 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
 
   describe('scopes', () => {
     test('a missing scope is 403 insufficient_scope with the scope in the challenge', async () => {
-      const res = await chat({ scopes: ['orders.read', 'orders.write'] }, { scope: 'openid orders.read' });
-      expectRefusal(res, { status: 403, code: 'insufficient_scope', bearerError: 'insufficient_scope', scope: 'orders.read orders.write' });
+      const res = await chat(
+        { scopes: ['orders.read', 'orders.write'] },
+        { scope: 'openid orders.read' },
+      );
+      expectRefusal(res, {
+        status: 403,
+        code: 'insufficient_scope',
+        bearerError: 'insufficient_scope',
+        scope: 'orders.read orders.write',
+      });
       expect(audit.events.at(-1)?.details).toEqual({ missing_scopes: ['orders.write'] });
     });
 
     test('both scope dialects are read: scope string and scp array', async () => {
-      expect((await chat({ scopes: ['orders.read'] }, { scope: undefined, scp: ['orders.read'] })).status).toBe(200);
-      expect((await chat({ scopes: ['orders.read'] }, { scope: undefined, scp: 'orders.read other' })).status).toBe(200);
+      expect(
+        (await chat({ scopes: ['orders.read'] }, { scope: undefined, scp: ['orders.read'] }))
+          .status,
+      ).toBe(200);
+      expect(
+        (await chat({ scopes: ['orders.read'] }, { scope: undefined, scp: 'orders.read other' }))
+          .status,
+      ).toBe(200);
     });
   });
 
   describe('allow (custom predicate)', () => {
     test('true allows, false refuses, a throw refuses (fail closed)', async () => {
-      const byDepartment: RequireUserOptions = { allow: (identity) => identity.attributes['department'] === 'EMEA' };
+      const byDepartment: RequireUserOptions = {
+        allow: (identity) => identity.attributes['department'] === 'EMEA',
+      };
       expect((await chat(byDepartment, { user_department: 'EMEA' })).status).toBe(200);
-      expectRefusal(await chat(byDepartment, { user_department: 'APAC' }), { status: 403, code: 'access_denied' });
+      expectRefusal(await chat(byDepartment, { user_department: 'APAC' }), {
+        status: 403,
+        code: 'access_denied',
+      });
       const broken = await chat({ allow: () => Promise.reject(new Error('policy store down')) });
       expectRefusal(broken, { status: 403, code: 'access_denied' });
-      expect(audit.events.at(-1)?.details).toMatchObject({ rule: 'allow', cause: 'Error: policy store down' });
+      expect(audit.events.at(-1)?.details).toMatchObject({
+        rule: 'allow',
+        cause: 'Error: policy store down',
+      });
     });
   });
 
@@ -124,7 +196,9 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
 
 describe('requireUser() options', () => {
   test('are validated at startup with the option name and a suggestion', () => {
-    expect(() => requireUser({ role: ['x'] } as never)).toThrow('requireUser: unknown option "role" (did you mean "roles"?)');
+    expect(() => requireUser({ role: ['x'] } as never)).toThrow(
+      'requireUser: unknown option "role" (did you mean "roles"?)',
+    );
     expect(() => requireUser({ roles: [] })).toThrow(/requireUser: option "roles"/);
     expect(() => requireUser({ roles: { some: ['x'] } } as never)).toThrow(/roles/);
     expect(() => requireUser({ dangerouslyAllowServiceAccounts: 'yes' } as never)).toThrow(

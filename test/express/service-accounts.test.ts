@@ -8,7 +8,12 @@ import {
 } from '../../lib/index.js';
 import { buildApp } from '../helpers/app.js';
 import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
-import { createTestIssuer, TEST_AUDIENCE, type Claims, type TestIssuer } from '../helpers/test-issuer.js';
+import {
+  createTestIssuer,
+  TEST_AUDIENCE,
+  type Claims,
+  type TestIssuer,
+} from '../helpers/test-issuer.js';
 
 let idp: TestIssuer;
 
@@ -213,6 +218,12 @@ const PROVIDERS: readonly ProviderCase[] = [
   },
 ];
 
+function serviceTokenFor(rule: string): Claims {
+  const found = PROVIDERS.find((entry) => entry.rule === rule);
+  if (found === undefined) throw new Error(`no provider case for rule ${rule}`);
+  return found.service;
+}
+
 const authorizeEvents = (audit: MemoryAuditSink): AuditEvent[] =>
   audit.events.filter((event) => event.action === 'authorize');
 
@@ -245,13 +256,19 @@ describe.each(EXPRESS_VERSIONS)('service accounts on %s', (_name, express) => {
           }),
         ]);
         // Authentication itself succeeded: the refusal is the route guard's.
-        expect(audit.events[0]).toMatchObject({ action: 'authenticate', outcome: 'allowed', kind: 'service' });
+        expect(audit.events[0]).toMatchObject({
+          action: 'authenticate',
+          outcome: 'allowed',
+          kind: 'service',
+        });
       });
 
-      test('the same provider\'s user token gets through', async () => {
+      test("the same provider's user token gets through", async () => {
         const audit = createMemoryAuditSink();
         const agent = await serve(buildApp(express, options({ audit, preset })));
-        const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign(user)}`);
+        const res = await agent
+          .post('/ai/chat')
+          .set('Authorization', `Bearer ${await idp.sign(user)}`);
         expect(res.status).toBe(200);
         expect(res.body).toMatchObject({ answer: 'ok' });
         expect(authorizeEvents(audit)).toEqual([
@@ -262,9 +279,11 @@ describe.each(EXPRESS_VERSIONS)('service accounts on %s', (_name, express) => {
   );
 
   test('the identity of a service token says which rule matched', async () => {
-    const agent = await serve(buildApp(express, options({ audit: createMemoryAuditSink(), preset: 'okta' })));
-    const okta = PROVIDERS.find((entry) => entry.preset === 'okta');
-    const res = await agent.get('/me').set('Authorization', `Bearer ${await idp.sign(okta?.service)}`);
+    const agent = await serve(
+      buildApp(express, options({ audit: createMemoryAuditSink(), preset: 'okta' })),
+    );
+    const token = await idp.sign(serviceTokenFor('okta-client-credentials'));
+    const res = await agent.get('/me').set('Authorization', `Bearer ${token}`);
     expect(res.status).toBe(200);
     expect((res.body as { identity: unknown }).identity).toMatchObject({
       kind: 'service',
@@ -280,13 +299,15 @@ describe.each(EXPRESS_VERSIONS)('service accounts on %s', (_name, express) => {
       const agent = await serve(
         buildApp(express, options({ audit }), { dangerouslyAllowServiceAccounts: true }),
       );
-      const auth0 = PROVIDERS.find((entry) => entry.rule === 'auth0-client-credentials');
-      const res = await agent
-        .post('/ai/chat')
-        .set('Authorization', `Bearer ${await idp.sign(auth0?.service)}`);
+      const token = await idp.sign(serviceTokenFor('auth0-client-credentials'));
+      const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${token}`);
       expect(res.status).toBe(200);
       expect(authorizeEvents(audit)).toEqual([
-        expect.objectContaining({ outcome: 'allowed', kind: 'service', subject: `${AUTH0_CLIENT}@clients` }),
+        expect.objectContaining({
+          outcome: 'allowed',
+          kind: 'service',
+          subject: `${AUTH0_CLIENT}@clients`,
+        }),
       ]);
     });
 
@@ -296,10 +317,8 @@ describe.each(EXPRESS_VERSIONS)('service accounts on %s', (_name, express) => {
           dangerouslyAllowServiceAccounts: false,
         }),
       );
-      const auth0 = PROVIDERS.find((entry) => entry.rule === 'auth0-client-credentials');
-      const res = await agent
-        .post('/ai/chat')
-        .set('Authorization', `Bearer ${await idp.sign(auth0?.service)}`);
+      const token = await idp.sign(serviceTokenFor('auth0-client-credentials'));
+      const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${token}`);
       expectRefusal(res, { status: 403, code: 'service_account_refused' });
     });
   });
@@ -339,11 +358,17 @@ describe.each(EXPRESS_VERSIONS)('service accounts on %s', (_name, express) => {
     test('denySubjects blocks exact subjects, ignoring case', async () => {
       const audit = createMemoryAuditSink();
       const agent = await serve(
-        buildApp(express, options({ audit, serviceAccounts: { denySubjects: ['Shared-Reporting'] } })),
+        buildApp(
+          express,
+          options({ audit, serviceAccounts: { denySubjects: ['Shared-Reporting'] } }),
+        ),
       );
       const res = await agent
         .post('/ai/chat')
-        .set('Authorization', `Bearer ${await idp.sign({ sub: 'shared-reporting', preferred_username: undefined })}`);
+        .set(
+          'Authorization',
+          `Bearer ${await idp.sign({ sub: 'shared-reporting', preferred_username: undefined })}`,
+        );
       expectRefusal(res, { status: 403, code: 'service_account_refused' });
       expect(authorizeEvents(audit)[0]?.details).toMatchObject({ rule: 'deny-list' });
     });
@@ -357,7 +382,9 @@ describe.each(EXPRESS_VERSIONS)('service accounts on %s', (_name, express) => {
         sub: 'alice@example.com',
         scp: ['orders.read'],
       };
-      const strict = await serve(buildApp(express, options({ audit: createMemoryAuditSink(), preset: 'okta' })));
+      const strict = await serve(
+        buildApp(express, options({ audit: createMemoryAuditSink(), preset: 'okta' })),
+      );
       expectRefusal(
         await strict.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign(cidToken)}`),
         { status: 403, code: 'service_account_refused' },
@@ -366,10 +393,16 @@ describe.each(EXPRESS_VERSIONS)('service accounts on %s', (_name, express) => {
       const relaxed = await serve(
         buildApp(
           express,
-          options({ audit, preset: 'okta', serviceAccounts: { disableRules: ['okta-client-credentials'] } }),
+          options({
+            audit,
+            preset: 'okta',
+            serviceAccounts: { disableRules: ['okta-client-credentials'] },
+          }),
         ),
       );
-      const res = await relaxed.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign(cidToken)}`);
+      const res = await relaxed
+        .post('/ai/chat')
+        .set('Authorization', `Bearer ${await idp.sign(cidToken)}`);
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ user: 'alice@example.com' });
       expect(authorizeEvents(audit)).toEqual([
@@ -382,11 +415,15 @@ describe.each(EXPRESS_VERSIONS)('service accounts on %s', (_name, express) => {
       const agent = await serve(
         buildApp(
           express,
-          options({ audit, preset: 'okta', serviceAccounts: { disableRules: ['okta-client-credentials'] } }),
+          options({
+            audit,
+            preset: 'okta',
+            serviceAccounts: { disableRules: ['okta-client-credentials'] },
+          }),
         ),
       );
-      const okta = PROVIDERS.find((entry) => entry.preset === 'okta');
-      const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign(okta?.service)}`);
+      const token = await idp.sign(serviceTokenFor('okta-client-credentials'));
+      const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${token}`);
       expectRefusal(res, { status: 403, code: 'service_account_refused' });
       expect(authorizeEvents(audit)[0]?.details).toMatchObject({ rule: 'subject-is-client' });
     });

@@ -26,7 +26,11 @@ export function buildApp(
     res.json({ identity: req.identity ?? null, scoped: getCurrentIdentity()?.subject ?? null });
   });
   app.post('/ai/chat', requireUser(guard), (req, res) => {
-    res.json({ answer: 'ok', user: req.identity?.username, scoped: getCurrentIdentity()?.username });
+    res.json({
+      answer: 'ok',
+      user: req.identity?.username,
+      scoped: getCurrentIdentity()?.username,
+    });
   });
   app.use(identityErrorHandler());
   return app;

@@ -10,13 +10,15 @@ type ExpressFactory = typeof express5;
 /** Every HTTP test runs on both Express majors that AI backends use. */
 export const EXPRESS_VERSIONS: readonly (readonly [string, ExpressFactory])[] = [
   ['express 5', express5],
-  ['express 4', express4 as unknown as ExpressFactory],
+  ['express 4', express4],
 ];
 
 const servers = new Set<Server>();
 
 /** Serves an app on 127.0.0.1 (never another interface) and returns a supertest agent. */
-export async function serve(app: (req: never, res: never) => void): Promise<ReturnType<typeof request>> {
+export async function serve(
+  app: (req: never, res: never) => void,
+): Promise<ReturnType<typeof request>> {
   const server = createServer(app as Parameters<typeof createServer>[1]);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   servers.add(server);

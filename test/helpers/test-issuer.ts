@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CompactSign, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 
@@ -28,7 +28,10 @@ export interface TestIssuer {
   readonly jwksRequests: number;
   /** The kid new tokens are signed with. */
   readonly currentKid: string;
-  sign(claims?: Claims, options?: { kid?: string; header?: Record<string, unknown> }): Promise<string>;
+  sign(
+    claims?: Claims,
+    options?: { kid?: string; header?: Record<string, unknown> },
+  ): Promise<string>;
   /** Signs a payload given as raw JSON text (for values JSON.stringify cannot produce). */
   signRaw(payload: string, header?: Record<string, unknown>): Promise<string>;
   /** Adds a new key and signs with it from now on; returns its kid. */
@@ -41,16 +44,18 @@ export interface TestIssuer {
   close(): Promise<void>;
 }
 
-export async function createTestIssuer(options: { alg?: Alg; issuer?: string } = {}): Promise<TestIssuer> {
+export async function createTestIssuer(
+  options: { alg?: Alg; issuer?: string } = {},
+): Promise<TestIssuer> {
   const alg = options.alg ?? 'RS256';
   const keys: SigningKey[] = [await newKey(alg)];
   let current = keys[0] as SigningKey;
   let published = new Set([current.kid]);
   let jwksRequests = 0;
   let mode: 'up' | 'down' | 'hang' | 'error500' = 'up';
-  const hanging = new Set<import('node:http').ServerResponse>();
+  const hanging = new Set<ServerResponse>();
 
-  const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (req.url !== '/jwks.json') {
       res.writeHead(404).end();
       return;
@@ -93,7 +98,8 @@ export async function createTestIssuer(options: { alg?: Alg; issuer?: string } =
       return current.kid;
     },
     async sign(claims = {}, signOptions = {}) {
-      const key = keys.find((candidate) => candidate.kid === (signOptions.kid ?? current.kid)) ?? current;
+      const key =
+        keys.find((candidate) => candidate.kid === (signOptions.kid ?? current.kid)) ?? current;
       const now = Math.floor(Date.now() / 1000);
       const payload: Claims = {
         iss: issuer,
@@ -111,13 +117,18 @@ export async function createTestIssuer(options: { alg?: Alg; issuer?: string } =
       for (const [name, value] of Object.entries(payload)) {
         if (value === undefined) delete payload[name];
       }
-      const header = { alg: key.alg, kid: key.kid, typ: 'JWT', ...signOptions.header };
+      const header: Record<string, unknown> = {
+        alg: key.alg,
+        kid: key.kid,
+        typ: 'JWT',
+        ...signOptions.header,
+      };
       // jose refuses to sign critical extensions it is not told about; tests need them signed.
       const crit = Array.isArray(header['crit'])
         ? Object.fromEntries((header['crit'] as string[]).map((name) => [name, true]))
         : undefined;
       return new SignJWT(payload)
-        .setProtectedHeader(header)
+        .setProtectedHeader(header as { alg: string })
         .sign(key.privateKey, crit === undefined ? undefined : { crit });
     },
     async signRaw(payload, header = {}) {
@@ -160,9 +171,17 @@ export async function createTestIssuer(options: { alg?: Alg; issuer?: string } =
 }
 
 async function newKey(alg: Alg): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'EdDSA' ? { crv: 'Ed25519' } : {});
+  const { privateKey, publicKey } = await generateKeyPair(
+    alg,
+    alg === 'EdDSA' ? { crv: 'Ed25519' } : {},
+  );
   const kid = randomUUID();
-  return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
+  return {
+    kid,
+    alg,
+    privateKey,
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
+  };
 }
 
 function listen(server: Server, port: number): Promise<void> {
@@ -174,5 +193,7 @@ function listen(server: Server, port: number): Promise<void> {
 
 /** Base64url of a JSON value or a string, for hand-made hostile tokens. */
 export function b64url(value: unknown): string {
-  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString(
+    'base64url',
+  );
 }

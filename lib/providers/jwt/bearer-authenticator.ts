@@ -198,7 +198,9 @@ function compileIssuer(
   }
   return Object.freeze({
     issuer: parsed.issuer,
-    audience: Object.freeze(typeof parsed.audience === 'string' ? [parsed.audience] : parsed.audience),
+    audience: Object.freeze(
+      typeof parsed.audience === 'string' ? [parsed.audience] : parsed.audience,
+    ),
     keys,
     clockToleranceSec: parsed.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC,
     maxTokenAgeSec: parsed.maxTokenAgeSec,

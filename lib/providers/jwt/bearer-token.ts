@@ -61,7 +61,7 @@ export function extractBearerToken(carriers: CredentialCarriers): string | undef
 export function apiKeyRefused(header?: string): IdentityError {
   return new IdentityError(
     'api_key_refused',
-    'An API key identifies an application, not a person. This route acts on behalf of a user: send the signed-in user\'s bearer token.',
+    "An API key identifies an application, not a person. This route acts on behalf of a user: send the signed-in user's bearer token.",
     { details: { rule: 'api-key-header', ...(header === undefined ? {} : { header }) } },
   );
 }

@@ -55,11 +55,15 @@ export function fromEnv(env: Env = process.env): AuthenticatorOptions {
   }
   for (const required of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const) {
     if (read(required) === undefined) {
-      throw new TypeError(`${required} is not set: it names the token ${ENV_VARIABLES[required]} this API trusts`);
+      throw new TypeError(
+        `${required} is not set: it names the token ${ENV_VARIABLES[required]} this API trusts`,
+      );
     }
   }
   if (keySources.length === 0) {
-    throw new TypeError('none of JWT_SECRET, OAUTH_JWKS_URL or IDENTITY_PUBLIC_KEY is set: tokens cannot be verified');
+    throw new TypeError(
+      'none of JWT_SECRET, OAUTH_JWKS_URL or IDENTITY_PUBLIC_KEY is set: tokens cannot be verified',
+    );
   }
 
   const secret = read('JWT_SECRET');
@@ -99,7 +103,10 @@ export function fromEnv(env: Env = process.env): AuthenticatorOptions {
 
 function list(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  const items = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
   return items.length === 0 ? undefined : items;
 }
 
@@ -109,7 +116,8 @@ function integer(
 ): number | undefined {
   const value = read(name);
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new TypeError(`${name} must be a whole number of seconds, got "${value}"`);
+  if (!/^\d+$/.test(value))
+    throw new TypeError(`${name} must be a whole number of seconds, got "${value}"`);
   return Number(value);
 }
 
@@ -123,7 +131,9 @@ function boolean(value: string | undefined): boolean | undefined {
 function algorithms(value: string | undefined): JwsAlgorithm[] | undefined {
   const items = list(value);
   if (items === undefined) return undefined;
-  const unknown = items.filter((item) => !(SUPPORTED_ALGORITHMS as readonly string[]).includes(item));
+  const unknown = items.filter(
+    (item) => !(SUPPORTED_ALGORITHMS as readonly string[]).includes(item),
+  );
   if (unknown.length > 0) {
     throw new TypeError(
       `IDENTITY_ALGORITHMS lists ${unknown.join(', ')}, which ${unknown.length > 1 ? 'are' : 'is'} not supported (choose from ${SUPPORTED_ALGORITHMS.join(', ')})`,
@@ -135,7 +145,9 @@ function algorithms(value: string | undefined): JwsAlgorithm[] | undefined {
 function preset(value: string | undefined): ClaimPresetName | undefined {
   if (value === undefined) return undefined;
   if (!(CLAIM_PRESET_NAMES as readonly string[]).includes(value)) {
-    throw new TypeError(`IDENTITY_CLAIM_PRESET must be one of ${CLAIM_PRESET_NAMES.join(', ')}, got "${value}"`);
+    throw new TypeError(
+      `IDENTITY_CLAIM_PRESET must be one of ${CLAIM_PRESET_NAMES.join(', ')}, got "${value}"`,
+    );
   }
   return value as ClaimPresetName;
 }
@@ -146,7 +158,9 @@ function mapping(value: string | undefined): MappingConfig | undefined {
   try {
     parsed = JSON.parse(value);
   } catch {
-    throw new TypeError('IDENTITY_MAPPING is not valid JSON: expected {"claim_mapping": {...}, "role_mapping": {...}}');
+    throw new TypeError(
+      'IDENTITY_MAPPING is not valid JSON: expected {"claim_mapping": {...}, "role_mapping": {...}}',
+    );
   }
   const result = mappingSchema.safeParse(parsed);
   if (!result.success) {

@@ -33,10 +33,14 @@ export function joseErrorToIdentityError(
       );
     }
     if (error.reason === 'invalid') {
-      return new IdentityError('token_claim_invalid', `The token's "${error.claim}" claim has the wrong type.`, {
-        cause: error,
-        details,
-      });
+      return new IdentityError(
+        'token_claim_invalid',
+        `The token's "${error.claim}" claim has the wrong type.`,
+        {
+          cause: error,
+          details,
+        },
+      );
     }
     switch (error.claim) {
       case 'aud':

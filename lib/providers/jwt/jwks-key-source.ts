@@ -74,14 +74,17 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
   async function lookup(kid: string | undefined): Promise<SigningKey> {
     const cacheKey = kid ?? '';
     try {
-      const key = (await client.getSigningKey(kid)) as SigningKey;
+      const key = await client.getSigningKey(kid);
       lastKnown.set(cacheKey, { key, at: options.now() });
       return key;
     } catch (error) {
       const name = (error as { name?: string }).name;
       if (name === 'JwksRateLimitError') {
         const known = lastKnown.get(cacheKey);
-        if (known !== undefined && options.now() - known.at < options.cacheMaxAgeMs + options.staleIfErrorMs) {
+        if (
+          known !== undefined &&
+          options.now() - known.at < options.cacheMaxAgeMs + options.staleIfErrorMs
+        ) {
           return known.key;
         }
         throw unknownKid(kid, error);
@@ -106,7 +109,9 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
     const weakness = keyWeakness(key);
     let algorithms = weakness === undefined ? algorithmsForKey(key) : [];
     // A JWK that names its algorithm may only be used with that one (RFC 7517 §4.4).
-    if (signingKey.alg !== undefined) algorithms = algorithms.filter((alg) => alg === signingKey.alg);
+    // jwks-rsa types `alg` as always present; it is there only when the JWK named one.
+    const named: unknown = signingKey.alg;
+    if (typeof named === 'string') algorithms = algorithms.filter((alg) => alg === named);
     if (options.algorithms !== undefined) {
       algorithms = algorithms.filter((alg) => options.algorithms?.includes(alg));
     }

@@ -28,7 +28,8 @@ export function staticKeySource(
   allowed: readonly JwsAlgorithm[] | undefined,
   optionName: string,
 ): KeySource {
-  const key = 'secret' in material ? toSecret(material.secret) : toPublicKey(material.publicKey, optionName);
+  const key =
+    'secret' in material ? toSecret(material.secret) : toPublicKey(material.publicKey, optionName);
   const weakness = keyWeakness(key);
   if (weakness !== undefined) throw new TypeError(`option "${optionName}": ${weakness}`);
   const algorithms = restrictAlgorithms(algorithmsForKey(key), allowed, optionName);
@@ -72,19 +73,22 @@ function toPublicKey(input: PublicKeyInput, optionName: string): KeyObject {
       if (input.type === 'secret') throw new TypeError('a secret KeyObject belongs in "secret"');
       return input;
     }
-    if (typeof (input as JsonWebKey).d === 'string') {
+    if (typeof input.d === 'string') {
       throw new TypeError('a private JWK ("d" present) was given where the public key belongs');
     }
-    if ((input as JsonWebKey).kty === 'oct') {
+    if (input.kty === 'oct') {
       throw new TypeError('a symmetric JWK belongs in "secret", not "publicKey"');
     }
-    return createPublicKey({ key: input as JsonWebKey, format: 'jwk' });
+    return createPublicKey({ key: input, format: 'jwk' });
   } catch (cause) {
-    const reason = cause instanceof TypeError ? cause.message : 'not a PEM public key or a public JWK';
+    const reason =
+      cause instanceof TypeError ? cause.message : 'not a PEM public key or a public JWK';
     throw new TypeError(`option "${optionName}": ${reason}`, { cause });
   }
 }
 
 function isKeyObject(value: unknown): value is KeyObject {
-  return typeof value === 'object' && value !== null && 'asymmetricKeyType' in value && 'export' in value;
+  return (
+    typeof value === 'object' && value !== null && 'asymmetricKeyType' in value && 'export' in value
+  );
 }

@@ -140,7 +140,10 @@ function checkHeader(token: string): ProtectedHeaderParameters & { alg: string }
     throw algorithmRefused(alg, SUPPORTED_ALGORITHMS);
   }
   const kid: unknown = header.kid;
-  if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH)) {
+  if (
+    kid !== undefined &&
+    (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH)
+  ) {
     throw new IdentityError(
       'token_malformed',
       `The token header's "kid" must be a non-empty string of at most ${MAX_KID_LENGTH} characters.`,
@@ -172,9 +175,13 @@ function checkHeader(token: string): ProtectedHeaderParameters & { alg: string }
 function checkTimes(claims: JWTPayload, issuer: TrustedIssuer, nowSec: number): void {
   const exp = claims.exp;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) {
-    throw new IdentityError('token_claim_invalid', 'The token\'s "exp" claim is not a valid time.', {
-      details: { claim: 'exp' },
-    });
+    throw new IdentityError(
+      'token_claim_invalid',
+      'The token\'s "exp" claim is not a valid time.',
+      {
+        details: { claim: 'exp' },
+      },
+    );
   }
   if (exp - nowSec > issuer.maxTokenLifetimeSec + issuer.clockToleranceSec) {
     throw new IdentityError(
@@ -185,9 +192,13 @@ function checkTimes(claims: JWTPayload, issuer: TrustedIssuer, nowSec: number): 
   }
   const iat: unknown = claims.iat;
   if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat))) {
-    throw new IdentityError('token_claim_invalid', 'The token\'s "iat" claim is not a valid time.', {
-      details: { claim: 'iat' },
-    });
+    throw new IdentityError(
+      'token_claim_invalid',
+      'The token\'s "iat" claim is not a valid time.',
+      {
+        details: { claim: 'iat' },
+      },
+    );
   }
   if (iat !== undefined && iat > nowSec + issuer.clockToleranceSec) {
     throw new IdentityError(

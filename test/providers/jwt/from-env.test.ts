@@ -26,7 +26,8 @@ describe('fromEnv', () => {
       IDENTITY_MAX_TOKEN_AGE_SEC: '3600',
       IDENTITY_REQUIRE_AT_JWT: 'true',
       IDENTITY_CLAIM_PRESET: 'keycloak',
-      IDENTITY_MAPPING: '{"claim_mapping":{"groups":"roles"},"role_mapping":{"Sales-Team":"sales_readonly"}}',
+      IDENTITY_MAPPING:
+        '{"claim_mapping":{"groups":"roles"},"role_mapping":{"Sales-Team":"sales_readonly"}}',
       IDENTITY_SERVICE_ACCOUNT_DENY: 'ai-service-account, svc-*',
     });
     expect(options).toMatchObject({
@@ -36,7 +37,10 @@ describe('fromEnv', () => {
       maxTokenAgeSec: 3600,
       requireAccessTokenType: true,
       preset: 'keycloak',
-      mapping: { claim_mapping: { groups: 'roles' }, role_mapping: { 'Sales-Team': 'sales_readonly' } },
+      mapping: {
+        claim_mapping: { groups: 'roles' },
+        role_mapping: { 'Sales-Team': 'sales_readonly' },
+      },
       serviceAccounts: { denyPatterns: ['ai-service-account', 'svc-*'] },
     });
     expect(() => authenticate({ ...options, audit: createMemoryAuditSink() })).not.toThrow();
@@ -54,18 +58,39 @@ describe('fromEnv', () => {
   test.each([
     [{ JWT_AUDIENCE: 'a', JWT_SECRET: 's'.repeat(40) }, /^JWT_ISSUER is not set/],
     [{ JWT_ISSUER: 'i', JWT_SECRET: 's'.repeat(40) }, /^JWT_AUDIENCE is not set/],
-    [{ JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' }, /none of JWT_SECRET, OAUTH_JWKS_URL or IDENTITY_PUBLIC_KEY is set/],
+    [
+      { JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' },
+      /none of JWT_SECRET, OAUTH_JWKS_URL or IDENTITY_PUBLIC_KEY is set/,
+    ],
     [{ ...jwks, JWT_SECRET: 's'.repeat(40) }, /^JWT_SECRET and OAUTH_JWKS_URL are both set/],
-    [{ JWT_ISSUER: 'i', JWT_AUDIENCE: 'a', JWT_SECRET: 'short' }, /^JWT_SECRET is too short for HS256/],
-    [{ ...jwks, OAUTH_JWKS_URL: 'http://login.example.com/keys' }, /^OAUTH_JWKS_URL must be an https:\/\/ URL/],
-    [{ ...jwks, IDENTITY_CLOCK_TOLERANCE_SEC: '30s' }, /^IDENTITY_CLOCK_TOLERANCE_SEC must be a whole number/],
+    [
+      { JWT_ISSUER: 'i', JWT_AUDIENCE: 'a', JWT_SECRET: 'short' },
+      /^JWT_SECRET is too short for HS256/,
+    ],
+    [
+      { ...jwks, OAUTH_JWKS_URL: 'http://login.example.com/keys' },
+      /^OAUTH_JWKS_URL must be an https:\/\/ URL/,
+    ],
+    [
+      { ...jwks, IDENTITY_CLOCK_TOLERANCE_SEC: '30s' },
+      /^IDENTITY_CLOCK_TOLERANCE_SEC must be a whole number/,
+    ],
     [{ ...jwks, IDENTITY_CLOCK_TOLERANCE_SEC: '100000' }, /^IDENTITY_CLOCK_TOLERANCE_SEC/],
-    [{ ...jwks, IDENTITY_REQUIRE_AT_JWT: 'maybe' }, /^IDENTITY_REQUIRE_AT_JWT must be true or false/],
+    [
+      { ...jwks, IDENTITY_REQUIRE_AT_JWT: 'maybe' },
+      /^IDENTITY_REQUIRE_AT_JWT must be true or false/,
+    ],
     [{ ...jwks, IDENTITY_ALGORITHMS: 'RS256,none' }, /^IDENTITY_ALGORITHMS lists none/],
-    [{ ...jwks, IDENTITY_CLAIM_PRESET: 'azure' }, /^IDENTITY_CLAIM_PRESET must be one of generic, entra, okta, auth0, keycloak/],
+    [
+      { ...jwks, IDENTITY_CLAIM_PRESET: 'azure' },
+      /^IDENTITY_CLAIM_PRESET must be one of generic, entra, okta, auth0, keycloak/,
+    ],
     [{ ...jwks, IDENTITY_MAPPING: '{claim_mapping:' }, /^IDENTITY_MAPPING is not valid JSON/],
     [{ ...jwks, IDENTITY_MAPPING: '{"claims":{}}' }, /^IDENTITY_MAPPING at ""/],
-    [{ ...jwks, IDENTITY_MAPPING: '{"role_mapping":{"a":5}}' }, /^IDENTITY_MAPPING at "role_mapping.a"/],
+    [
+      { ...jwks, IDENTITY_MAPPING: '{"role_mapping":{"a":5}}' },
+      /^IDENTITY_MAPPING at "role_mapping.a"/,
+    ],
   ])('%j fails naming the variable', (env, message) => {
     expect(() => fromEnv(env)).toThrow(message);
   });

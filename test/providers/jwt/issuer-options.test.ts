@@ -1,7 +1,12 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import express from 'express';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { authenticate, createMemoryAuditSink, type AuthenticateOptions, type Identity } from '../../../lib/index.js';
+import {
+  authenticate,
+  createMemoryAuditSink,
+  type AuthenticateOptions,
+  type Identity,
+} from '../../../lib/index.js';
 import { buildApp } from '../../helpers/app.js';
 import { closeServers, expectRefusal, serve } from '../../helpers/http.js';
 import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../../helpers/test-issuer.js';
@@ -9,7 +14,12 @@ import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../../helpers/
 const ISSUER = 'https://idp.example.com/';
 const base = { issuer: ISSUER, audience: TEST_AUDIENCE, audit: createMemoryAuditSink() };
 
-async function sign(key: CryptoKey | Uint8Array, alg: string, claims: Record<string, unknown> = {}, typ = 'JWT') {
+async function sign(
+  key: CryptoKey | Uint8Array,
+  alg: string,
+  claims: Record<string, unknown> = {},
+  typ = 'JWT',
+) {
   return new SignJWT({ sub: 'user-1', preferred_username: 'uma', ...claims })
     .setProtectedHeader({ alg, typ })
     .setIssuer(ISSUER)
@@ -54,13 +64,18 @@ describe('static keys', () => {
     const token = await sign(privateKey, alg);
     const pem = await exportSPKI(publicKey);
     expect((await get({ ...base, publicKey: pem }, token)).status).toBe(200);
-    expect((await get({ ...base, publicKey: { ...(await exportJWK(publicKey)) } as never }, token)).status).toBe(200);
+    expect(
+      (await get({ ...base, publicKey: { ...(await exportJWK(publicKey)) } as never }, token))
+        .status,
+    ).toBe(200);
   });
 
   test('a private key where the public key belongs is refused at startup', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-    expect(() => authenticate({ ...base, publicKey: pem })).toThrow(/option "publicKey": a private key/);
+    expect(() => authenticate({ ...base, publicKey: pem })).toThrow(
+      /option "publicKey": a private key/,
+    );
     const jwk = privateKey.export({ format: 'jwk' });
     expect(() => authenticate({ ...base, publicKey: jwk as never })).toThrow(/private JWK/);
     expect(() => authenticate({ ...base, publicKey: privateKey })).toThrow(/private key/);
@@ -77,11 +92,17 @@ describe('static keys', () => {
     expect(() => authenticate({ ...base, publicKey: pem, algorithms: ['ES256'] })).toThrow(
       /ES256 cannot be verified with the key in "publicKey"/,
     );
-    expectRefusal(await get({ ...base, publicKey: pem, algorithms: ['RS256'] }, await sign(privateKey, 'RS384')), {
-      status: 401,
-      code: 'token_algorithm_refused',
-      bearerError: 'invalid_token',
-    });
+    expectRefusal(
+      await get(
+        { ...base, publicKey: pem, algorithms: ['RS256'] },
+        await sign(privateKey, 'RS384'),
+      ),
+      {
+        status: 401,
+        code: 'token_algorithm_refused',
+        bearerError: 'invalid_token',
+      },
+    );
   });
 });
 
@@ -91,20 +112,49 @@ describe('startup validation of authenticate() options', () => {
     [{ audience: 'a', jwksUri }, /option "issuer"/],
     [{ issuer: ISSUER, jwksUri }, /option "audience"/],
     [{ issuer: ISSUER, audience: [], jwksUri }, /option "audience"/],
-    [{ issuer: ISSUER, audience: 'a' }, /option "jwksUri" is missing: give exactly one of "secret", "publicKey" or "jwksUri"/],
-    [{ issuer: ISSUER, audience: 'a', jwksUri, secret: 'x'.repeat(40) }, /conflicts with "secret"/],
-    [{ issuer: ISSUER, audience: 'a', jwksUri: 'http://idp.example.com/jwks' }, /option "jwksUri" must be an https:\/\/ URL/],
-    [{ issuer: ISSUER, audiance: 'a', jwksUri }, /unknown option "audiance" \(did you mean "audience"\?\)/],
-    [{ issuer: ISSUER, audience: 'a', jwksUri, clockToleranceSec: -1 }, /option "clockToleranceSec"/],
-    [{ issuer: ISSUER, audience: 'a', jwksUri, preset: 'azure' }, /option "preset"/],
-    [{ issuer: ISSUER, audience: 'a', jwksUri, mapping: { claims: {} } }, /mapping: unknown option "claims"/],
-    [{ issuers: [{ issuer: ISSUER, audience: 'a', jwksUri, audiance: 'b' }] }, /issuers\.0: unknown option "audiance" \(did you mean "audience"\?\)/],
-    [{ issuer: ISSUER, issuers: [{ issuer: ISSUER, audience: 'a', jwksUri }] }, /option "issuer": with "issuers"/],
     [
-      { issuers: [{ issuer: ISSUER, audience: 'a', jwksUri }, { issuer: ISSUER, audience: 'b', jwksUri }] },
+      { issuer: ISSUER, audience: 'a' },
+      /option "jwksUri" is missing: give exactly one of "secret", "publicKey" or "jwksUri"/,
+    ],
+    [{ issuer: ISSUER, audience: 'a', jwksUri, secret: 'x'.repeat(40) }, /conflicts with "secret"/],
+    [
+      { issuer: ISSUER, audience: 'a', jwksUri: 'http://idp.example.com/jwks' },
+      /option "jwksUri" must be an https:\/\/ URL/,
+    ],
+    [
+      { issuer: ISSUER, audiance: 'a', jwksUri },
+      /unknown option "audiance" \(did you mean "audience"\?\)/,
+    ],
+    [
+      { issuer: ISSUER, audience: 'a', jwksUri, clockToleranceSec: -1 },
+      /option "clockToleranceSec"/,
+    ],
+    [{ issuer: ISSUER, audience: 'a', jwksUri, preset: 'azure' }, /option "preset"/],
+    [
+      { issuer: ISSUER, audience: 'a', jwksUri, mapping: { claims: {} } },
+      /mapping: unknown option "claims"/,
+    ],
+    [
+      { issuers: [{ issuer: ISSUER, audience: 'a', jwksUri, audiance: 'b' }] },
+      /issuers\.0: unknown option "audiance" \(did you mean "audience"\?\)/,
+    ],
+    [
+      { issuer: ISSUER, issuers: [{ issuer: ISSUER, audience: 'a', jwksUri }] },
+      /option "issuer": with "issuers"/,
+    ],
+    [
+      {
+        issuers: [
+          { issuer: ISSUER, audience: 'a', jwksUri },
+          { issuer: ISSUER, audience: 'b', jwksUri },
+        ],
+      },
       /the issuer "https:\/\/idp.example.com\/" is listed twice/,
     ],
-    [{ issuer: ISSUER, audience: 'a', jwksUri, serviceAccounts: { disableRules: ['okta'] } }, /serviceAccounts.disableRules/],
+    [
+      { issuer: ISSUER, audience: 'a', jwksUri, serviceAccounts: { disableRules: ['okta'] } },
+      /serviceAccounts.disableRules/,
+    ],
   ])('%j is refused', (options, message) => {
     expect(() => authenticate(options as never)).toThrow(message);
     expect(() => authenticate(options as never)).toThrow(TypeError);
@@ -116,7 +166,7 @@ describe('startup validation of authenticate() options', () => {
     );
   });
 
-  test('the caller\'s options object is never mutated', () => {
+  test("the caller's options object is never mutated", () => {
     const options = { issuer: ISSUER, audience: ['a'], jwksUri, audit: createMemoryAuditSink() };
     const snapshot = JSON.stringify(options);
     authenticate(options);
@@ -140,7 +190,9 @@ describe('token rules of an issuer', () => {
   const identityOf = (body: unknown) => (body as { identity: Identity }).identity;
 
   test('userClaim names the user (DF_JWT_USER_CLAIM), and its absence is a 401', async () => {
-    expect(identityOf((await get(opts({ userClaim: 'email' }), await idp.sign())).body).username).toBe('alice@example.com');
+    expect(
+      identityOf((await get(opts({ userClaim: 'email' }), await idp.sign())).body).username,
+    ).toBe('alice@example.com');
     expectRefusal(await get(opts({ userClaim: 'upn' }), await idp.sign()), {
       status: 401,
       code: 'token_claim_missing',
@@ -150,9 +202,15 @@ describe('token rules of an issuer', () => {
 
   test('requireAccessTokenType accepts only typ at+jwt (RFC 9068)', async () => {
     const strict = opts({ requireAccessTokenType: true });
-    expectRefusal(await get(strict, await idp.sign()), { status: 401, code: 'token_type_invalid', bearerError: 'invalid_token' });
+    expectRefusal(await get(strict, await idp.sign()), {
+      status: 401,
+      code: 'token_type_invalid',
+      bearerError: 'invalid_token',
+    });
     expect((await get(strict, await idp.sign({}, { header: { typ: 'at+jwt' } }))).status).toBe(200);
-    expect((await get(strict, await idp.sign({}, { header: { typ: 'application/at+jwt' } }))).status).toBe(200);
+    expect(
+      (await get(strict, await idp.sign({}, { header: { typ: 'application/at+jwt' } }))).status,
+    ).toBe(200);
   });
 
   test('maxTokenAgeSec refuses old tokens and tokens without iat', async () => {
@@ -181,11 +239,14 @@ describe('token rules of an issuer', () => {
 
   test('maxTokenLifetimeSec bounds exp; requiredClaims are enforced', async () => {
     const now = Math.floor(Date.now() / 1000);
-    expectRefusal(await get(opts({ maxTokenLifetimeSec: 600 }), await idp.sign({ exp: now + 3600 })), {
-      status: 401,
-      code: 'token_lifetime_excessive',
-      bearerError: 'invalid_token',
-    });
+    expectRefusal(
+      await get(opts({ maxTokenLifetimeSec: 600 }), await idp.sign({ exp: now + 3600 })),
+      {
+        status: 401,
+        code: 'token_lifetime_excessive',
+        bearerError: 'invalid_token',
+      },
+    );
     expectRefusal(await get(opts({ requiredClaims: ['tid'] }), await idp.sign()), {
       status: 401,
       code: 'token_claim_missing',
@@ -194,7 +255,12 @@ describe('token rules of an issuer', () => {
   });
 
   test('an RFC 8693 act claim records the agent as actor; the user stays the subject', async () => {
-    const res = await get(opts(), await idp.sign({ act: { sub: 'ai-agent', client_id: 'agent-app', act: { sub: 'orchestrator' } } }));
+    const res = await get(
+      opts(),
+      await idp.sign({
+        act: { sub: 'ai-agent', client_id: 'agent-app', act: { sub: 'orchestrator' } },
+      }),
+    );
     expect(identityOf(res.body)).toMatchObject({
       subject: 'user-alice',
       kind: 'user',
@@ -202,21 +268,41 @@ describe('token rules of an issuer', () => {
     });
   });
 
-  test.each([['string'], [{ client_id: 'x' }], [[{ sub: 'a' }]]])('a malformed act claim %j is a 401', async (act) => {
-    expectRefusal(await get(opts(), await idp.sign({ act })), { status: 401, code: 'token_claim_invalid', bearerError: 'invalid_token' });
-  });
+  test.each([['string'], [{ client_id: 'x' }], [[1, 2]]])(
+    'a malformed act claim %j is a 401',
+    async (act) => {
+      expectRefusal(await get(opts(), await idp.sign({ act })), {
+        status: 401,
+        code: 'token_claim_invalid',
+        bearerError: 'invalid_token',
+      });
+    },
+  );
 
   test('a delegation chain deeper than five actors is refused', async () => {
     let act: Record<string, unknown> = { sub: 'agent-0' };
     for (let i = 1; i < 7; i++) act = { sub: `agent-${i}`, act };
-    expectRefusal(await get(opts(), await idp.sign({ act })), { status: 401, code: 'token_claim_invalid', bearerError: 'invalid_token' });
+    expectRefusal(await get(opts(), await idp.sign({ act })), {
+      status: 401,
+      code: 'token_claim_invalid',
+      bearerError: 'invalid_token',
+    });
   });
 
   test('resolveGroups fills in an Entra groups overage; its failure is a 503', async () => {
     const overage = { _claim_names: { groups: 'src1' } };
-    const resolved = await get(opts({ resolveGroups: () => Promise.resolve(['Sales-Team']) }), await idp.sign(overage));
-    expect(identityOf(resolved.body)).toMatchObject({ groups: ['Sales-Team'], groupsComplete: true });
-    const failing = await get(opts({ resolveGroups: () => Promise.reject(new Error('graph down')) }), await idp.sign(overage));
+    const resolved = await get(
+      opts({ resolveGroups: () => Promise.resolve(['Sales-Team']) }),
+      await idp.sign(overage),
+    );
+    expect(identityOf(resolved.body)).toMatchObject({
+      groups: ['Sales-Team'],
+      groupsComplete: true,
+    });
+    const failing = await get(
+      opts({ resolveGroups: () => Promise.reject(new Error('graph down')) }),
+      await idp.sign(overage),
+    );
     expectRefusal(failing, { status: 503, code: 'identity_provider_unavailable' });
   });
 });

@@ -1,5 +1,9 @@
 import express from 'express';
-import { authenticate, createMemoryAuditSink, type AuthenticateOptions } from '../../../lib/index.js';
+import {
+  authenticate,
+  createMemoryAuditSink,
+  type AuthenticateOptions,
+} from '../../../lib/index.js';
 import { buildApp } from '../../helpers/app.js';
 import { closeServers, expectRefusal, serve } from '../../helpers/http.js';
 import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../../helpers/test-issuer.js';
@@ -45,7 +49,9 @@ describe('keys from a JWKS endpoint', () => {
 
   test('a rotated-in key works at once, without a restart', async () => {
     const agent = await serve(app());
-    expect((await agent.get('/me').set('Authorization', `Bearer ${await idp.sign()}`)).status).toBe(200);
+    expect((await agent.get('/me').set('Authorization', `Bearer ${await idp.sign()}`)).status).toBe(
+      200,
+    );
     await idp.rotate();
     const fresh = await idp.sign();
     expect((await agent.get('/me').set('Authorization', `Bearer ${fresh}`)).status).toBe(200);
@@ -108,17 +114,20 @@ describe('keys from a JWKS endpoint', () => {
     });
   });
 
-  test.each(['hang', 'error500'] as const)('an endpoint that answers with %s is a 503', async (mode) => {
-    const agent = await serve(app());
-    await idp.setMode(mode);
-    const started = Date.now();
-    expectRefusal(await agent.get('/me').set('Authorization', `Bearer ${await idp.sign()}`), {
-      status: 503,
-      code: 'identity_provider_unavailable',
-    });
-    // The configured 500 ms timeout bounds the wait (with generous slack for a loaded machine).
-    expect(Date.now() - started).toBeLessThan(5_000);
-  });
+  test.each(['hang', 'error500'] as const)(
+    'an endpoint that answers with %s is a 503',
+    async (mode) => {
+      const agent = await serve(app());
+      await idp.setMode(mode);
+      const started = Date.now();
+      expectRefusal(await agent.get('/me').set('Authorization', `Bearer ${await idp.sign()}`), {
+        status: 503,
+        code: 'identity_provider_unavailable',
+      });
+      // The configured 500 ms timeout bounds the wait (with generous slack for a loaded machine).
+      expect(Date.now() - started).toBeLessThan(5_000);
+    },
+  );
 
   test('warm() loads the keys at startup, so the first request needs no fetch', async () => {
     const middleware = authenticate({
