@@ -622,6 +622,16 @@ describe('findServiceAccountRule with the default rules', () => {
           clientId: undefined,
         }),
       ).toBe(true);
+      // A claim_mapping may point the mapped email elsewhere; the raw claim still counts.
+      expect(
+        rule.matches({
+          claims: { email: 'reporting@acme-prod.iam.gserviceaccount.com' },
+          subject: 's',
+          username: undefined,
+          email: 'owner@acme.com',
+          clientId: undefined,
+        }),
+      ).toBe(true);
       expect(rule.matches(inputFor(googleUser))).toBe(false);
       expect(
         rule.matches(inputFor({ ...googleUser, email: 'x@gserviceaccount.com.evil.example' })),
