@@ -135,7 +135,10 @@ export function denyListRule(options: DenyListOptions): ServiceAccountRule {
 }
 
 function toRegExp(pattern: string | RegExp): RegExp {
-  if (pattern instanceof RegExp) return new RegExp(pattern.source, pattern.flags.replace('g', ''));
+  // A shared rule must be stateless: the g and y flags make test() remember lastIndex, so the
+  // same account would match on one request and not on the next.
+  if (pattern instanceof RegExp)
+    return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
   const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
   return new RegExp(`^${escaped}$`, 'i');
 }

@@ -776,6 +776,16 @@ describe('denyListRule', () => {
       expect(loose.matches(direct({ subject: 'SVC_ETL' }))).toBe(true);
     });
 
+    test.each([/svc-/y, /svc-/gy])('a sticky pattern %s matches on every call', (pattern) => {
+      const rule = denyListRule({ patterns: [pattern] });
+      const input = direct({ subject: 'svc-etl' });
+      expect([rule.matches(input), rule.matches(input), rule.matches(input)]).toEqual([
+        true,
+        true,
+        true,
+      ]);
+    });
+
     test('a g flag never makes the same input flip between calls', () => {
       const pattern = /^svc-/g;
       const rule = denyListRule({ patterns: [pattern] });

@@ -1,0 +1,145 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// Builds the package, packs it, installs the tarball into scratch ESM and TypeScript consumers
+// (as a user would, from the npm registry cache), and uses it from there.
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+let scratch: string;
+let tarball: string;
+
+function run(command: string, args: string[], cwd: string): string {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'eip-consumer-'));
+  run(npm, ['run', 'build'], root);
+  const packed = run(npm, ['pack', '--json', '--pack-destination', scratch], root);
+  const [info] = JSON.parse(packed) as [{ filename: string; files: { path: string }[] }];
+  tarball = join(scratch, info.filename);
+  writeFileSync(join(scratch, 'files.json'), JSON.stringify(info.files.map((file) => file.path)));
+  writeFileSync(
+    join(scratch, 'package.json'),
+    JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
+  );
+  run(
+    npm,
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      tarball,
+      'express@5',
+      '@types/express@5',
+      '@types/node@20',
+    ],
+    scratch,
+  );
+}, 240_000);
+
+afterAll(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+test('the tarball holds the build and the README only', () => {
+  const files = JSON.parse(run('cat', ['files.json'], scratch)) as string[];
+  expect(files).toContain('dist/index.js');
+  expect(files).toContain('dist/index.d.ts');
+  expect(files).toContain('README.md');
+  expect(files.filter((file) => /^(lib|test|examples)\/|\.map$|\.test\./.test(file))).toEqual([]);
+  expect(readdirSync(scratch)).toContain('node_modules');
+});
+
+test('an ESM consumer imports it and authenticates a request end to end', () => {
+  writeFileSync(
+    join(scratch, 'consumer.mjs'),
+    `
+import express from 'express';
+import { SignJWT } from 'jose';
+import { authenticate, requireUser, identityErrorHandler, IdentityError, fromEnv } from 'express-identity-passthrough';
+import pkg from 'express-identity-passthrough/package.json' with { type: 'json' };
+
+const secret = 'a-local-secret-that-is-long-enough-for-hs256';
+const options = fromEnv({ JWT_ISSUER: 'https://issuer.test/', JWT_AUDIENCE: 'api://x', JWT_SECRET: secret });
+const app = express();
+app.use(authenticate({ ...options, audit: { log() {} } }));
+app.get('/ai', requireUser(), (req, res) => res.json({ user: req.identity.username }));
+app.use(identityErrorHandler());
+const server = app.listen(0, '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const url = 'http://127.0.0.1:' + server.address().port + '/ai';
+const token = await new SignJWT({ sub: 'u1', preferred_username: 'uma' })
+  .setProtectedHeader({ alg: 'HS256' }).setIssuer('https://issuer.test/').setAudience('api://x')
+  .setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(secret));
+const ok = await (await fetch(url, { headers: { authorization: 'Bearer ' + token } })).json();
+const refused = await fetch(url);
+server.close();
+console.log(JSON.stringify({ ok, refused: refused.status, challenge: refused.headers.get('www-authenticate'), isClass: typeof IdentityError, name: pkg.name }));
+`,
+  );
+  const output = JSON.parse(run(process.execPath, ['consumer.mjs'], scratch)) as unknown;
+  expect(output).toEqual({
+    ok: { user: 'uma' },
+    refused: 401,
+    challenge: 'Bearer',
+    isClass: 'function',
+    name: 'express-identity-passthrough',
+  });
+});
+
+test('a strict TypeScript consumer type-checks against the published declarations', () => {
+  writeFileSync(
+    join(scratch, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        target: 'ES2022',
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      files: ['consumer.ts'],
+    }),
+  );
+  writeFileSync(
+    join(scratch, 'consumer.ts'),
+    `
+import express from 'express';
+import {
+  authenticate, requireUser, identityErrorHandler, getCurrentIdentity,
+  type AuthenticateOptions, type Identity, type IdentityErrorCode, type AuditEvent,
+} from 'express-identity-passthrough';
+
+const options: AuthenticateOptions = {
+  issuer: 'https://login.example.com/', audience: 'api://x', jwksUri: 'https://login.example.com/jwks',
+  preset: 'entra', mapping: { role_mapping: { 'Sales-Team': 'sales_readonly' } },
+  audit: { log(event: AuditEvent) { void event.user; } },
+};
+const app = express();
+app.use(authenticate(options));
+app.post('/ai', requireUser({ roles: { anyOf: ['sales_readonly'] }, scopes: ['orders.read'] }), (req, res) => {
+  const who: Identity | undefined = req.identity;
+  const same: string | undefined = getCurrentIdentity()?.username;
+  res.json({ user: who?.username, same });
+});
+app.use(identityErrorHandler());
+const code: IdentityErrorCode = 'token_expired';
+void code;
+`,
+  );
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  expect(() => run(process.execPath, [tsc, '-p', 'tsconfig.json'], scratch)).not.toThrow();
+  // A type error in consumer code is still caught: the check is not vacuous.
+  writeFileSync(
+    join(scratch, 'consumer.ts'),
+    `import { requireUser } from 'express-identity-passthrough';\nrequireUser({ roles: 42 });\n`,
+  );
+  expect(() => run(process.execPath, [tsc, '-p', 'tsconfig.json'], scratch)).toThrow();
+});
