@@ -16,7 +16,11 @@ export function createApp(auth: AuthenticateOptions): Express {
   app.use(express.json());
   app.use(authenticate(auth)); // who is the person behind this request?
   app.post('/ai/chat', requireUser({ roles: ['sales_readonly'] }), async (req, res) => {
-    const question = String((req.body as { question?: unknown }).question ?? '');
+    const { question } = req.body as { question?: unknown };
+    if (typeof question !== 'string') {
+      res.status(400).json({ code: 'invalid_request', message: 'Send {"question": "..."}.' });
+      return;
+    }
     res.json({ user: req.identity?.username, answer: await answer(question) });
   });
   app.use(identityErrorHandler()); // 401/403/503 with a code, a fix, and no stack trace
