@@ -45,4 +45,6 @@ export { createMemoryAuditSink } from './audit/audit-sink.js';
 export type { AuditSink, MemoryAuditSink } from './audit/audit-sink.js';
 export { createConsoleAuditSink } from './audit/console-sink.js';
 export type { AuditEvent, AuditOutcome } from './audit/audit-event.js';
-export type { AuditFailureHandler } from './audit/auditor.js';
+export type { AuditFailureHandler, AuditFailurePolicy } from './audit/auditor.js';
+export { createWinstonAuditSink } from './audit/winston-sink.js';
+export type { WinstonAuditSink, WinstonAuditSinkOptions } from './audit/winston-sink.js';

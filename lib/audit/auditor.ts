@@ -1,26 +1,67 @@
+import { IdentityError } from '../core/errors.js';
 import type { AuditEvent } from './audit-event.js';
 import type { AuditSink } from './audit-sink.js';
 
-/** Called when a sink throws or rejects; the default writes one line to stderr. */
+/** Called when a sink throws or rejects; the default writes the event to standard error. */
 export type AuditFailureHandler = (error: unknown, event: AuditEvent) => void;
 
 /**
- * Hands events to a sink without ever letting the sink break the request path: a sink that
- * throws or rejects is reported, not propagated.
+ * What happens when the audit sink fails.
+ * - `fail-open` (default): the request goes on; the failure and the event go to the failure
+ *   handler (standard error by default), so no event is lost silently.
+ * - `fail-closed`: the decision waits for the sink, and a failure refuses the request with
+ *   503 `audit_unavailable` (what compliance teams ask for: no audit, no access).
  */
-export function recordAuditEvent(
+export type AuditFailurePolicy = 'fail-open' | 'fail-closed';
+
+/** A sink with its failure policy, as the middlewares and the passthrough client use it. */
+export interface AuditTrail {
+  readonly sink: AuditSink;
+  readonly policy: AuditFailurePolicy;
+  readonly onFailure: AuditFailureHandler;
+}
+
+export function createAuditTrail(
   sink: AuditSink,
-  event: AuditEvent,
+  policy: AuditFailurePolicy = 'fail-open',
   onFailure: AuditFailureHandler = reportToStderr,
-): void {
+): AuditTrail {
+  return Object.freeze({ sink, policy, onFailure });
+}
+
+/**
+ * Hands an event to the sink. Under `fail-open` it returns at once (the request path never
+ * waits on the sink) and never throws. Under `fail-closed` it returns a promise that rejects
+ * with `audit_unavailable` when the sink fails.
+ */
+export function recordAuditEvent(trail: AuditTrail, event: AuditEvent): Promise<void> | undefined {
+  let pending: void | Promise<void>;
   try {
-    const pending = sink.log(event);
-    if (pending !== undefined && typeof pending.then === 'function') {
-      pending.then(undefined, (error: unknown) => onFailure(error, event));
-    }
+    pending = trail.sink.log(event);
   } catch (error) {
-    onFailure(error, event);
+    return failed(trail, event, error);
   }
+  if (pending === undefined) return trail.policy === 'fail-closed' ? Promise.resolve() : undefined;
+  const settled = pending.then(undefined, (error: unknown) => failed(trail, event, error));
+  if (trail.policy === 'fail-closed') return settled;
+  void settled.catch(() => undefined);
+  return undefined;
+}
+
+function failed(trail: AuditTrail, event: AuditEvent, error: unknown): Promise<void> | undefined {
+  try {
+    trail.onFailure(error, event);
+  } catch {
+    // A failing failure handler must not turn an audit problem into a crash.
+  }
+  if (trail.policy === 'fail-open') return undefined;
+  return Promise.reject(
+    new IdentityError(
+      'audit_unavailable',
+      'The audit trail cannot be written, and this service refuses to act without it.',
+      { cause: error },
+    ),
+  );
 }
 
 function reportToStderr(error: unknown, event: AuditEvent): void {

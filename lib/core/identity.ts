@@ -19,6 +19,10 @@ export interface Actor {
 export interface Credential {
   readonly type: 'bearer';
   readonly value: string;
+  /** The audiences the token was issued for: where it may be forwarded (and nowhere else). */
+  readonly audience: readonly string[];
+  /** When the token expires, in seconds since the epoch. */
+  readonly expiresAt?: number;
 }
 
 /**
@@ -85,7 +89,12 @@ export function createIdentity(input: IdentityInput, credential?: Credential): I
       ? {}
       : { credentialFingerprint: fingerprint(tokenId, credential) }),
   });
-  if (credential !== undefined) credentials.set(identity, Object.freeze({ ...credential }));
+  if (credential !== undefined) {
+    credentials.set(
+      identity,
+      Object.freeze({ ...credential, audience: Object.freeze([...credential.audience]) }),
+    );
+  }
   return identity;
 }
 

@@ -5,6 +5,10 @@ import type { Identity } from './identity.js';
 export interface RequestScope {
   identity: Identity | undefined;
   readonly requestId: string;
+  /** The client address, for audit events of calls made on the user's behalf. */
+  readonly ip?: string | undefined;
+  /** The agent acting for the user (audit `source`). */
+  readonly source?: string | undefined;
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();
@@ -44,4 +48,9 @@ export function getCurrentIdentity(): Identity | undefined {
 /** The request id of the request being served, when there is one. */
 export function getCurrentRequestId(): string | undefined {
   return storage.getStore()?.requestId;
+}
+
+/** The whole scope of the request being served, for this package's audit events. */
+export function getCurrentScope(): Readonly<RequestScope> | undefined {
+  return storage.getStore();
 }

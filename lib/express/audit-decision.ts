@@ -9,7 +9,10 @@ import type { RequestState } from './request-state.js';
 /** Default `source` of audit events: the agent acting for the user. */
 export const DEFAULT_AUDIT_SOURCE = 'ai-assistant';
 
-/** Records one allow or deny decision of a middleware as an audit event. */
+/**
+ * Records one allow or deny decision of a middleware as an audit event. Returns a promise only
+ * under the `fail-closed` policy; it rejects with `audit_unavailable` when the sink fails.
+ */
 export function auditDecision(
   req: Request,
   state: RequestState,
@@ -20,11 +23,11 @@ export function auditDecision(
     source?: string | undefined;
     now: () => number;
   },
-): void {
-  if (state.audit === undefined) return;
+): Promise<void> | undefined {
+  if (state.audit === undefined) return undefined;
   const { error } = decision;
   const cause = error?.cause;
-  recordAuditEvent(
+  return recordAuditEvent(
     state.audit,
     buildAuditEvent({
       ...auditRequestFacts(req),
@@ -42,6 +45,33 @@ export function auditDecision(
       },
       now: decision.now,
     }),
-    state.onAuditFailure,
+  );
+}
+
+/**
+ * Audits a decision and then continues: `next()` when allowed, `next(error)` when refused. Under
+ * `fail-closed`, an audit failure turns an allow into a 503 `audit_unavailable`.
+ */
+export function auditThenContinue(
+  req: Request,
+  state: RequestState,
+  decision: Parameters<typeof auditDecision>[2],
+  proceed: () => void,
+  refuse: (error: unknown) => void,
+): void {
+  const pending = auditDecision(req, state, decision);
+  if (pending === undefined) {
+    if (decision.error === undefined) proceed();
+    else refuse(decision.error);
+    return;
+  }
+  pending.then(
+    () => {
+      if (decision.error === undefined) proceed();
+      else refuse(decision.error);
+    },
+    (auditError: unknown) => {
+      refuse(decision.error ?? auditError);
+    },
   );
 }

@@ -1,8 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { AuditSink } from '../audit/audit-sink.js';
-import type { AuditFailureHandler } from '../audit/auditor.js';
-import { createConsoleAuditSink } from '../audit/console-sink.js';
+import {
+  createAuditTrail,
+  type AuditFailureHandler,
+  type AuditFailurePolicy,
+} from '../audit/auditor.js';
+import { createWinstonAuditSink } from '../audit/winston-sink.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { parseOptions } from '../core/options.js';
@@ -13,13 +17,13 @@ import {
   createBearerAuthenticator,
   DEFAULT_API_KEY_HEADERS,
 } from '../providers/jwt/bearer-authenticator.js';
-import { auditDecision } from './audit-decision.js';
+import { auditThenContinue } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
 import { requestState } from './request-state.js';
 
 const authenticateSchema = z.strictObject({
   ...authenticatorShape,
-  /** Where audit events go. Default: JSON lines on standard output. */
+  /** Where audit events go. Default: winston, JSON lines on standard output. */
   audit: z
     .custom<AuditSink>(
       (value) =>
@@ -29,8 +33,15 @@ const authenticateSchema = z.strictObject({
       { message: 'must be an audit sink: an object with a log(event) method' },
     )
     .optional(),
-  /** Called when the audit sink fails. Default: one JSON line on standard error. */
+  /** Called when the audit sink fails. Default: the event and the error on standard error. */
   onAuditFailure: z.custom<AuditFailureHandler>((value) => typeof value === 'function').optional(),
+  /**
+   * Default: `fail-open` (a sink failure is reported and the request goes on). `fail-closed`
+   * waits for the sink and refuses with 503 `audit_unavailable` when it fails.
+   */
+  auditFailurePolicy: z
+    .enum(['fail-open', 'fail-closed'] satisfies AuditFailurePolicy[])
+    .optional(),
   /** The agent acting for the user, recorded as `source`. Default: `ai-assistant`. */
   source: z.string().min(1).max(100).optional(),
   /** The `realm` of the WWW-Authenticate challenge. Default: none. */
@@ -65,9 +76,14 @@ export interface AuthenticateMiddleware extends RequestHandler {
  */
 export function authenticate(options: AuthenticateOptions): AuthenticateMiddleware {
   const parsed = parseOptions(authenticateSchema, options, 'authenticate');
-  const { audit, onAuditFailure, source, realm, generateRequestId, ...core } = parsed;
+  const { audit, onAuditFailure, auditFailurePolicy, source, realm, generateRequestId, ...core } =
+    parsed;
   const authenticator = createBearerAuthenticator(core);
-  const sink = audit ?? createConsoleAuditSink();
+  const trail = createAuditTrail(
+    audit ?? createWinstonAuditSink(),
+    auditFailurePolicy,
+    onAuditFailure,
+  );
   const now = core.now ?? Date.now;
   const apiKeyHeaders = (core.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((name) =>
     name.toLowerCase(),
@@ -84,8 +100,7 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   function handler(req: Request, res: Response, next: NextFunction): void {
     const state = requestState(req);
     state.requestId ??= requestIdFrom(req.headers, generateRequestId);
-    state.audit = sink;
-    state.onAuditFailure = onAuditFailure;
+    state.audit = trail;
     state.source ??= source;
     state.realm ??= realm;
     if (!res.headersSent) res.setHeader('X-Request-Id', state.requestId);
@@ -101,29 +116,35 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
           : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
               cause: error,
             });
-        auditDecision(req, state, {
-          action: 'authenticate',
-          identity: undefined,
-          error: refusal,
-          now,
-        });
-        next(refusal);
+        const decision = { action: 'authenticate', identity: undefined, error: refusal, now };
+        auditThenContinue(req, state, decision, next, next);
         return;
       }
       state.authenticated = true;
       state.apiKeyHeader = apiKeyHeaders.find((name) => req.headers[name] !== undefined);
-      if (identity !== undefined) {
-        Object.defineProperty(req, 'identity', {
-          value: identity,
-          enumerable: true,
-          writable: false,
-          configurable: false,
+      const proceed = (): void => {
+        const scope = {
+          identity,
+          requestId: state.requestId ?? '',
+          ip: req.ip ?? req.socket.remoteAddress,
+          source: state.source,
+        };
+        res.once('close', () => {
+          endRequestScope(scope);
         });
-        auditDecision(req, state, { action: 'authenticate', identity, now });
+        runInRequestScope(scope, next);
+      };
+      if (identity === undefined) {
+        proceed();
+        return;
       }
-      const scope = { identity, requestId: state.requestId ?? '' };
-      res.once('close', () => endRequestScope(scope));
-      runInRequestScope(scope, next);
+      Object.defineProperty(req, 'identity', {
+        value: identity,
+        enumerable: true,
+        writable: false,
+        configurable: false,
+      });
+      auditThenContinue(req, state, { action: 'authenticate', identity, now }, proceed, next);
     });
   }
 

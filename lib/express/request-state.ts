@@ -1,14 +1,12 @@
 import type { Request } from 'express';
-import type { AuditSink } from '../audit/audit-sink.js';
-import type { AuditFailureHandler } from '../audit/auditor.js';
+import type { AuditTrail } from '../audit/auditor.js';
 
 /** What the middlewares of one request share, kept off the request object. */
 export interface RequestState {
   authenticated: boolean;
   requestId: string | undefined;
   apiKeyHeader: string | undefined;
-  audit: AuditSink | undefined;
-  onAuditFailure: AuditFailureHandler | undefined;
+  audit: AuditTrail | undefined;
   source: string | undefined;
   realm: string | undefined;
 }
@@ -23,7 +21,6 @@ export function requestState(req: Request): RequestState {
       requestId: undefined,
       apiKeyHeader: undefined,
       audit: undefined,
-      onAuditFailure: undefined,
       source: undefined,
       realm: undefined,
     };

@@ -4,7 +4,7 @@ import { IdentityError, isIdentityError } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
 import { checkRequirements, requirementsShape } from '../core/route-requirements.js';
 import { apiKeyRefused } from '../providers/jwt/bearer-token.js';
-import { auditDecision } from './audit-decision.js';
+import { auditThenContinue } from './audit-decision.js';
 import { requestState } from './request-state.js';
 
 const requireUserSchema = z.strictObject({
@@ -71,16 +71,14 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
 
   return function requireUserHandler(req: Request, res: Response, next: NextFunction): void {
     void decide(req).then((error) => {
-      const state = requestState(req);
-      auditDecision(req, state, {
+      const decision = {
         action: 'authorize',
         identity: req.identity,
         source,
         now,
         ...(error === undefined ? {} : { error }),
-      });
-      if (error !== undefined) next(error);
-      else next();
+      };
+      auditThenContinue(req, requestState(req), decision, () => next(), next);
     });
   };
 }

@@ -29,7 +29,7 @@ describe('buildAuditEvent', () => {
         attributes: {},
         actor: { subject: 'agent' },
       },
-      { type: 'bearer', value: 'secret-token-value' },
+      { type: 'bearer', value: 'secret-token-value', audience: ['api://x'] },
     );
     const event = buildAuditEvent({ ...base, identity, details: { required_roles: ['admin'] } });
     expect(event).toEqual({

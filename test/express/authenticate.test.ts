@@ -89,7 +89,7 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     expect(JSON.stringify(identity)).not.toContain(token);
     expect(inspect(identity, { depth: 10, showHidden: true })).not.toContain(token);
     expect({ ...identity }).not.toHaveProperty('credential');
-    expect(credentialOf(identity)).toEqual({ type: 'bearer', value: token });
+    expect(credentialOf(identity)).toMatchObject({ type: 'bearer', value: token, audience: [TEST_AUDIENCE] });
   });
 
   test('identity headers set by a client or proxy never influence the identity', async () => {

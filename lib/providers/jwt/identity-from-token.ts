@@ -78,6 +78,11 @@ export async function identityFromToken(
       ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
       ...(typeof claims.jti === 'string' && claims.jti.length > 0 ? { tokenId: claims.jti } : {}),
     },
-    { type: 'bearer', value: token },
+    {
+      type: 'bearer',
+      value: token,
+      audience: typeof claims.aud === 'string' ? [claims.aud] : (claims.aud ?? []),
+      ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
+    },
   );
 }

@@ -1,0 +1,77 @@
+import winston from 'winston';
+import type { AuditSink } from './audit-sink.js';
+
+type Transport = winston.transport;
+
+export interface WinstonAuditSinkOptions {
+  /** Append JSON lines to this file. */
+  filename?: string;
+  /** Write JSON lines to standard output. Default: true when no other destination is given. */
+  console?: boolean;
+  /** Any winston transports (HTTP, syslog, cloud loggers...). */
+  transports?: Transport[];
+  /** A logger of your own; its format and transports are used as they are. */
+  logger?: winston.Logger;
+}
+
+/** An audit sink on winston, with whether its transports are currently failing. */
+export interface WinstonAuditSink extends AuditSink {
+  readonly logger: winston.Logger;
+  /** The last transport error, until a transport logs successfully again. */
+  readonly failure: unknown;
+}
+
+/**
+ * The default audit sink: one JSON line per event through winston, to standard output, a file,
+ * or any winston transport.
+ *
+ * winston reports transport failures as events rather than to the caller, so this sink listens
+ * for them: an event written while a transport is failing throws, which the audit policy turns
+ * into a report (`fail-open`) or a refusal (`fail-closed`). The listener also keeps an
+ * unhandled `error` event from crashing the process.
+ *
+ * @example
+ * ```ts
+ * app.use(authenticate({ ...fromEnv(), audit: createWinstonAuditSink({ filename: 'audit.log' }) }));
+ * ```
+ */
+export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): WinstonAuditSink {
+  const logger = options.logger ?? createLogger(options);
+  let failure: unknown;
+  logger.on('error', (error: unknown) => {
+    failure = error ?? new Error('audit transport failed');
+  });
+  for (const transport of logger.transports) {
+    transport.on('logged', () => {
+      failure = undefined;
+    });
+  }
+  return {
+    logger,
+    get failure() {
+      return failure;
+    },
+    log(event) {
+      if (failure !== undefined) throw failure;
+      logger.log({ level: 'info', message: 'audit', ...event });
+      // A transport that fails synchronously has already reported it, for this very event.
+      if (failure !== undefined) throw failure;
+    },
+  };
+}
+
+function createLogger(options: WinstonAuditSinkOptions): winston.Logger {
+  const transports: Transport[] = [...(options.transports ?? [])];
+  if (options.filename !== undefined) {
+    transports.push(new winston.transports.File({ filename: options.filename }));
+  }
+  if (options.console ?? transports.length === 0) {
+    transports.push(new winston.transports.Console());
+  }
+  return winston.createLogger({
+    level: 'info',
+    format: winston.format.json(),
+    transports,
+    exitOnError: false,
+  });
+}
