@@ -18,7 +18,7 @@ export interface WinstonAuditSinkOptions {
 export interface WinstonAuditSink extends AuditSink {
   readonly logger: winston.Logger;
   /** The last transport error, until a transport logs successfully again. */
-  readonly failure: unknown;
+  readonly failure: Error | undefined;
 }
 
 /**
@@ -37,9 +37,10 @@ export interface WinstonAuditSink extends AuditSink {
  */
 export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): WinstonAuditSink {
   const logger = options.logger ?? createLogger(options);
-  let failure: unknown;
+  let failure: Error | undefined;
+  const currentFailure = (): Error | undefined => failure;
   logger.on('error', (error: unknown) => {
-    failure = error ?? new Error('audit transport failed');
+    failure = error instanceof Error ? error : new Error('audit transport failed');
   });
   for (const transport of logger.transports) {
     transport.on('logged', () => {
@@ -52,16 +53,22 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       return failure;
     },
     log(event) {
-      if (failure !== undefined) throw failure;
+      const before = currentFailure();
+      if (before !== undefined) throw before;
       logger.log({ level: 'info', message: 'audit', ...event });
       // A transport that fails synchronously has already reported it, for this very event.
-      if (failure !== undefined) throw failure;
+      const during = currentFailure();
+      if (during !== undefined) throw during;
     },
   };
 }
 
 function createLogger(options: WinstonAuditSinkOptions): winston.Logger {
-  const transports: Transport[] = [...(options.transports ?? [])];
+  const transports: (
+    | Transport
+    | winston.transports.FileTransportInstance
+    | winston.transports.ConsoleTransportInstance
+  )[] = [...(options.transports ?? [])];
   if (options.filename !== undefined) {
     transports.push(new winston.transports.File({ filename: options.filename }));
   }
@@ -71,6 +78,9 @@ function createLogger(options: WinstonAuditSinkOptions): winston.Logger {
   return winston.createLogger({
     level: 'info',
     format: winston.format.json(),
+    // winston's typings declare its built-in transports apart from the TransportStream class
+    // they extend at run time; the instances are the real thing.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
     transports,
     exitOnError: false,
   });
