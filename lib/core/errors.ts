@@ -120,7 +120,10 @@ export class IdentityError extends Error {
    */
   get headers(): Record<string, string> {
     const challenge = this.wwwAuthenticate();
-    return challenge === undefined ? {} : { 'WWW-Authenticate': challenge };
+    return {
+      'Cache-Control': 'no-store',
+      ...(challenge === undefined ? {} : { 'WWW-Authenticate': challenge }),
+    };
   }
 }
 

@@ -15,7 +15,6 @@ import { requestIdFrom } from '../core/request-id.js';
 import {
   authenticatorShape,
   createBearerAuthenticator,
-  DEFAULT_API_KEY_HEADERS,
 } from '../providers/jwt/bearer-authenticator.js';
 import { auditThenContinue } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
@@ -85,9 +84,9 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
     onAuditFailure,
   );
   const now = core.now ?? Date.now;
-  const apiKeyHeaders = (core.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((name) =>
-    name.toLowerCase(),
-  );
+  // Identities this middleware produced. A second authenticate() with other settings (another
+  // audience on an admin router, say) must decide again rather than trust the first one.
+  const produced = new WeakSet<Identity>();
 
   async function resolve(req: Request): Promise<{ identity?: Identity; error?: unknown }> {
     try {
@@ -104,48 +103,55 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
     state.source ??= source;
     state.realm ??= realm;
     if (!res.headersSent) res.setHeader('X-Request-Id', state.requestId);
-    if (req.identity !== undefined) {
-      // An earlier authenticate() on this request already decided; never decide twice.
+    if (req.identity !== undefined && produced.has(req.identity)) {
       next();
       return;
     }
-    void resolve(req).then(({ identity, error }) => {
-      if (error !== undefined) {
-        const refusal = isIdentityError(error)
-          ? error
-          : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
-              cause: error,
-            });
-        const decision = { action: 'authenticate', identity: undefined, error: refusal, now };
-        auditThenContinue(req, state, decision, next, next);
-        return;
-      }
-      state.authenticated = true;
-      state.apiKeyHeader = apiKeyHeaders.find((name) => req.headers[name] !== undefined);
-      const proceed = (): void => {
-        const scope = {
-          identity,
-          requestId: state.requestId ?? '',
-          ip: req.ip ?? req.socket.remoteAddress,
-          source: state.source,
+    void resolve(req)
+      .then(({ identity, error }) => {
+        if (error !== undefined) {
+          const refusal = isIdentityError(error)
+            ? error
+            : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
+                cause: error,
+              });
+          const decision = { action: 'authenticate', identity: undefined, error: refusal, now };
+          auditThenContinue(req, state, decision, next, next);
+          return;
+        }
+        state.authenticated = true;
+        state.apiKeyHeader = authenticator.findApiKeyHeader(req.headers);
+        const proceed = (): void => {
+          // The client may have gone while the token was being verified: nothing to serve, and
+          // a scope opened now would never see its 'close' event.
+          if (res.closed) return;
+          const scope = {
+            identity,
+            requestId: state.requestId ?? '',
+            ip: req.ip ?? req.socket.remoteAddress,
+            source: state.source,
+          };
+          res.once('close', () => {
+            endRequestScope(scope);
+          });
+          runInRequestScope(scope, next);
         };
-        res.once('close', () => {
-          endRequestScope(scope);
+        if (identity === undefined) {
+          proceed();
+          return;
+        }
+        produced.add(identity);
+        // Read-only: assignment throws. Configurable only so that a later authenticate() with
+        // other settings can put its own decision in place.
+        Object.defineProperty(req, 'identity', {
+          value: identity,
+          enumerable: true,
+          writable: false,
+          configurable: true,
         });
-        runInRequestScope(scope, next);
-      };
-      if (identity === undefined) {
-        proceed();
-        return;
-      }
-      Object.defineProperty(req, 'identity', {
-        value: identity,
-        enumerable: true,
-        writable: false,
-        configurable: false,
-      });
-      auditThenContinue(req, state, { action: 'authenticate', identity, now }, proceed, next);
-    });
+        auditThenContinue(req, state, { action: 'authenticate', identity, now }, proceed, next);
+      })
+      .catch(next);
   }
 
   return Object.assign(handler, { warm: () => authenticator.warm() });

@@ -69,16 +69,18 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
     }
   }
 
-  return function requireUserHandler(req: Request, res: Response, next: NextFunction): void {
-    void decide(req).then((error) => {
-      const decision = {
-        action: 'authorize',
-        identity: req.identity,
-        source,
-        now,
-        ...(error === undefined ? {} : { error }),
-      };
-      auditThenContinue(req, requestState(req), decision, () => next(), next);
-    });
+  return function requireUserHandler(req: Request, _res: Response, next: NextFunction): void {
+    void decide(req)
+      .then((error) => {
+        const decision = {
+          action: 'authorize',
+          identity: req.identity,
+          source,
+          now,
+          ...(error === undefined ? {} : { error }),
+        };
+        auditThenContinue(req, requestState(req), decision, () => next(), next);
+      })
+      .catch(next);
   };
 }

@@ -89,7 +89,11 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     expect(JSON.stringify(identity)).not.toContain(token);
     expect(inspect(identity, { depth: 10, showHidden: true })).not.toContain(token);
     expect({ ...identity }).not.toHaveProperty('credential');
-    expect(credentialOf(identity)).toMatchObject({ type: 'bearer', value: token, audience: [TEST_AUDIENCE] });
+    expect(credentialOf(identity)).toMatchObject({
+      type: 'bearer',
+      value: token,
+      audience: [TEST_AUDIENCE],
+    });
   });
 
   test('identity headers set by a client or proxy never influence the identity', async () => {
@@ -350,11 +354,42 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     });
   });
 
-  test('authenticate mounted twice decides once', async () => {
+  test('a second authenticate() with other settings decides again (an admin router, say)', async () => {
     const audit = createMemoryAuditSink();
     const app = express();
     app.use(authenticate({ ...options(), audit }));
-    app.use(authenticate({ ...options(), audit }));
+    const admin = express.Router();
+    admin.use(authenticate({ ...options(), audience: 'api://admin', audit }));
+    admin.get('/x', (req, res) => res.json({ user: req.identity?.username }));
+    app.use('/admin', admin);
+    app.use(identityErrorHandler());
+    const agent = await serve(app);
+    const publicOnly = await idp.sign();
+    expectRefusal(await agent.get('/admin/x').set('Authorization', `Bearer ${publicOnly}`), {
+      status: 401,
+      code: 'token_audience_invalid',
+      bearerError: 'invalid_token',
+    });
+    const both = await idp.sign({ aud: [TEST_AUDIENCE, 'api://admin'] });
+    const res = await agent.get('/admin/x').set('Authorization', `Bearer ${both}`);
+    expect(res.body).toEqual({ user: 'alice' });
+  });
+
+  test('a bare credential in Authorization never reaches the audit trail as a "scheme"', async () => {
+    const audit = createMemoryAuditSink();
+    const agent = await serve(buildApp(express, { ...options(), audit }));
+    const res = await agent.get('/me').set('Authorization', 'sk_live_51HxYzSecretValue');
+    expectRefusal(res, { status: 401, code: 'unsupported_auth_scheme', bearerError: null });
+    expect(JSON.stringify(audit.events).toLowerCase()).not.toContain('sk_live');
+    expect(audit.events[0]?.details).toEqual({ scheme: null });
+  });
+
+  test('the same authenticate() mounted twice decides once', async () => {
+    const audit = createMemoryAuditSink();
+    const app = express();
+    const auth = authenticate({ ...options(), audit });
+    app.use(auth);
+    app.use(auth);
     app.get('/me', (req, res) => res.json({ user: req.identity?.username }));
     app.use(identityErrorHandler());
     const res = await (
@@ -373,6 +408,7 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     const res = await (await serve(app)).get('/me').set('Authorization', 'Bearer x.y.z');
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+    expect(res.headers['cache-control']).toBe('no-store');
   });
 
   test('a failing audit sink never breaks the request and the failure is reported', async () => {

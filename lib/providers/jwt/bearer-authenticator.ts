@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IdentityError } from '../../core/errors.js';
+import { parseOptions } from '../../core/options.js';
 import type { Identity } from '../../core/identity.js';
 import { createIdentityMapper } from '../../core/identity-mapping.js';
 import {
@@ -92,6 +93,8 @@ export interface BearerAuthenticator {
   authenticate(request: AuthenticationRequest): Promise<Identity | undefined>;
   /** Fetches every JWKS now, so that a wrong URL fails at startup rather than on a request. */
   warm(): Promise<void>;
+  /** The API-key header a request carries, if any (lower case). */
+  findApiKeyHeader(headers: AuthenticationRequest['headers']): string | undefined;
 }
 
 /**
@@ -124,15 +127,19 @@ export function createBearerAuthenticator(
   );
   const credentialsRequired = options.credentialsRequired ?? true;
 
+  const findApiKeyHeader = (headers: AuthenticationRequest['headers']): string | undefined =>
+    apiKeyHeaders.find((name) => headers[name] !== undefined);
+
   return {
     warm: () => verifier.warm(),
+    findApiKeyHeader,
     async authenticate(request) {
       const token = extractBearerToken(request);
       if (token === undefined) {
         // Without a required credential the request passes anonymously, and a route guard
         // refuses the API key where a person is needed; other routes may accept it.
         if (!credentialsRequired) return undefined;
-        const apiKeyHeader = apiKeyHeaders.find((name) => request.headers[name] !== undefined);
+        const apiKeyHeader = findApiKeyHeader(request.headers);
         if (apiKeyHeader !== undefined) throw apiKeyRefused(apiKeyHeader);
         throw new IdentityError(
           'credentials_missing',
@@ -162,13 +169,8 @@ function issuerList(
     }
     return options.issuers.map((parsed, index) => ({ parsed, path: `issuers.${index}.` }));
   }
-  const result = issuerSchema.safeParse(topLevel);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue?.path.map(String).join('.') || 'issuer';
-    throw new TypeError(`option "${where}" ${issue?.message ?? 'is invalid'}`);
-  }
-  return [{ parsed: result.data, path: '' }];
+  const parsed = parseOptions(issuerSchema, topLevel, 'authenticate');
+  return [{ parsed, path: '' }];
 }
 
 function compileIssuer(
@@ -179,6 +181,12 @@ function compileIssuer(
 ): IdentityIssuer {
   let keys: KeySource;
   if (parsed.jwksUri !== undefined) {
+    const symmetric = parsed.algorithms?.filter((alg) => alg.startsWith('HS')) ?? [];
+    if (symmetric.length > 0) {
+      throw new TypeError(
+        `option "${path}algorithms": ${symmetric.join(', ')} cannot be verified with keys from "jwksUri" (a JWKS publishes public keys); use "secret" for HMAC tokens`,
+      );
+    }
     keys = jwksKeySource({
       jwksUri: parsed.jwksUri,
       cacheMaxAgeMs: parsed.jwksCacheMaxAgeMs ?? DEFAULT_JWKS_CACHE_MAX_AGE_MS,

@@ -13,6 +13,14 @@ export interface CredentialCarriers {
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 const API_KEY_SCHEMES = new Set(['apikey', 'api-key', 'x-api-key', 'key']);
+const KNOWN_SCHEMES = new Set([
+  'bearer',
+  'basic',
+  'digest',
+  'negotiate',
+  'ntlm',
+  ...API_KEY_SCHEMES,
+]);
 
 /**
  * Finds the bearer token of a request, or undefined when it offers none. Only the
@@ -42,8 +50,12 @@ export function extractBearerToken(carriers: CredentialCarriers): string | undef
   if (header === undefined || header.trim() === '') return undefined;
   const match = BEARER.exec(header.trim());
   if (match?.[1] !== undefined) return match[1];
-  const scheme = header.trim().split(/\s+/, 1)[0]?.toLowerCase() ?? '';
-  if (API_KEY_SCHEMES.has(scheme)) throw apiKeyRefused();
+  // Only a word followed by a space is a scheme: a bare value may be the credential itself
+  // (`Authorization: sk_live_...`), which must not reach the audit trail as a "scheme".
+  const word = /^([A-Za-z][A-Za-z0-9-]{0,19})(\s|$)/.exec(header.trim());
+  const candidate = word?.[1]?.toLowerCase();
+  const scheme = word?.[2] !== '' || KNOWN_SCHEMES.has(candidate ?? '') ? candidate : undefined;
+  if (scheme !== undefined && API_KEY_SCHEMES.has(scheme)) throw apiKeyRefused();
   if (scheme === 'bearer') {
     throw new IdentityError(
       'invalid_request',
@@ -53,7 +65,7 @@ export function extractBearerToken(carriers: CredentialCarriers): string | undef
   throw new IdentityError(
     'unsupported_auth_scheme',
     'Only "Authorization: Bearer <token>" is accepted here; sign in to get the user\'s access token.',
-    { details: { scheme: scheme.slice(0, 20) } },
+    { details: { scheme: scheme ?? null } },
   );
 }
 

@@ -1,6 +1,6 @@
 import { CLAIM_PRESET_NAMES, type ClaimPresetName } from '../../core/claim-presets.js';
 import { mappingSchema, type MappingConfig } from '../../core/identity-mapping.js';
-import { MIN_HMAC_SECRET_BYTES, SUPPORTED_ALGORITHMS, type JwsAlgorithm } from './algorithms.js';
+import { keyWeakness, SUPPORTED_ALGORITHMS, type JwsAlgorithm } from './algorithms.js';
 import type { AuthenticatorOptions } from './bearer-authenticator.js';
 import { issuerSchema, type IssuerOptions } from './issuer-options.js';
 
@@ -67,11 +67,8 @@ export function fromEnv(env: Env = process.env): AuthenticatorOptions {
   }
 
   const secret = read('JWT_SECRET');
-  if (secret !== undefined && Buffer.byteLength(secret) < MIN_HMAC_SECRET_BYTES) {
-    throw new TypeError(
-      `JWT_SECRET is too short for HS256: it needs at least ${MIN_HMAC_SECRET_BYTES} bytes (generate one with: openssl rand -base64 48)`,
-    );
-  }
+  const weakness = secret === undefined ? undefined : keyWeakness(Buffer.from(secret, 'utf8'));
+  if (weakness !== undefined) throw new TypeError(`JWT_SECRET is too short for HS256: ${weakness}`);
   set('JWT_ISSUER', read('JWT_ISSUER'));
   const audiences = list(read('JWT_AUDIENCE'));
   set('JWT_AUDIENCE', audiences?.length === 1 ? audiences[0] : audiences);

@@ -11,12 +11,10 @@ import type { KeySource, ResolvedKey } from './key-source.js';
 export const DEFAULT_JWKS_CACHE_MAX_AGE_MS = 600_000;
 /** Default: 900000 (15 minutes) of serving cached keys while the JWKS endpoint is down. */
 export const DEFAULT_JWKS_STALE_IF_ERROR_MS = 900_000;
-/** Default: 10 fetches a minute at most, however many unknown `kid`s arrive. */
+/** Default: 10 fetches a minute at most for `kid`s never seen before. */
 export const DEFAULT_JWKS_REQUESTS_PER_MINUTE = 10;
 /** Default: 5000 (5 seconds) for one JWKS fetch. */
 export const DEFAULT_JWKS_TIMEOUT_MS = 5_000;
-/** How long one fetched document answers lookups of the other kids it holds. */
-const RECENT_DOCUMENT_MS = 5_000;
 /** A JWKS document larger than this is refused (Entra ID's is about 10 KiB). */
 export const MAX_JWKS_BYTES = 512 * 1024;
 
@@ -34,14 +32,14 @@ export interface JwksKeySourceOptions {
 type SigningKey = jwksRsa.SigningKey & { alg?: string };
 
 /**
- * Keys from a JWKS endpoint through `jwks-rsa`: a per-`kid` cache, a rate limit on refetches
- * (so a flood of unknown `kid`s cannot hammer the identity provider), and stale keys served
- * while the endpoint is briefly down.
+ * Keys from a JWKS endpoint through `jwks-rsa`: a per-`kid` cache, stale keys served while the
+ * endpoint is briefly down, and a budget on fetches for `kid`s never seen before (so a flood of
+ * made-up `kid`s can neither hammer the identity provider nor starve real keys).
  */
 export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
-  // The document the last fetch returned. For a few seconds it answers lookups of other kids
-  // without another fetch (a cold start verifies several kids at once); a kid missing from it
-  // still goes to the endpoint, so rotation is seen at once.
+  // The document the last fetch returned answers lookups of the other kids it holds for half
+  // the cache age: warm() and a cold start then cost one fetch, not one per kid. A kid missing
+  // from it still goes to the endpoint, so a rotated-in key is seen at once.
   let recent: { keys: jwksRsa.JSONWebKey[]; at: number } | undefined;
   const client = new jwksRsa.JwksClient({
     jwksUri: options.jwksUri,
@@ -49,8 +47,9 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
     cacheMaxAge: options.cacheMaxAgeMs,
     cacheMaxEntries: 64,
     cacheMaxAgeFallback: options.staleIfErrorMs,
-    rateLimit: true,
-    jwksRequestsPerMinute: options.requestsPerMinute,
+    // jwks-rsa's own limiter counts every fetch alike, so a flood of unknown kids would also
+    // block the refresh of known ones; the budget below limits only never-seen kids.
+    rateLimit: false,
     fetcher: async (uri) => {
       const document = await fetchJwks(uri, options);
       recent = { keys: document.keys as jwksRsa.JSONWebKey[], at: options.now() };
@@ -58,40 +57,34 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
     },
     getKeysInterceptor: () =>
       Promise.resolve(
-        recent !== undefined &&
-          options.now() - recent.at < Math.min(RECENT_DOCUMENT_MS, options.cacheMaxAgeMs)
+        recent !== undefined && options.now() - recent.at < options.cacheMaxAgeMs / 2
           ? recent.keys
           : [],
       ),
   });
 
-  // The last key seen for each kid. jwks-rsa's rate limiter does not tell "kid unknown" from
-  // "limit reached", so without this a flood of made-up kids could lock out real users whose
-  // cached key happens to expire during the flood.
-  const lastKnown = new LRUCache<string, { key: SigningKey; at: number }>({ max: 64 });
+  // Kids that verified before. Their refreshes are bounded by the cache age, one per kid.
+  const seen = new LRUCache<string, true>({ max: 64 });
+  const unknownKidBudget = fixedWindowBudget(options.requestsPerMinute, 60_000, options.now);
   const converted = new WeakMap<object, ResolvedKey>();
 
   async function lookup(kid: string | undefined): Promise<SigningKey> {
     const cacheKey = kid ?? '';
+    if (!seen.has(cacheKey) && !unknownKidBudget.take()) {
+      throw new IdentityError(
+        'identity_provider_unavailable',
+        'The token was signed with a key this server has not seen, and it cannot look the key up right now; retry shortly.',
+        { details: { reason: 'jwks_refetch_limited', kid: kid ?? null } },
+      );
+    }
     try {
       const key = await client.getSigningKey(kid);
-      lastKnown.set(cacheKey, { key, at: options.now() });
+      seen.set(cacheKey, true);
       return key;
     } catch (error) {
-      const name = (error as { name?: string }).name;
-      if (name === 'JwksRateLimitError') {
-        const known = lastKnown.get(cacheKey);
-        if (
-          known !== undefined &&
-          options.now() - known.at < options.cacheMaxAgeMs + options.staleIfErrorMs
-        ) {
-          return known.key;
-        }
-        throw unknownKid(kid, error);
-      }
-      if (name === 'SigningKeyNotFoundError') {
-        // The endpoint answered without this key: it was rotated out, and must stop working.
-        lastKnown.delete(cacheKey);
+      if ((error as { name?: string }).name === 'SigningKeyNotFoundError') {
+        // The endpoint answered without this key: unknown, or rotated out and no longer valid.
+        seen.delete(cacheKey);
         throw unknownKid(kid, error);
       }
       throw new IdentityError(
@@ -165,4 +158,23 @@ async function fetchJwks(
   const keys = (document as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys)) throw new Error('JWKS document has no "keys" array');
   return { keys };
+}
+
+/**
+ * At most `limit` takes per window. Hand-written because it is five lines and must count only
+ * the lookups of unknown kids, which no limiter wrapped around jwks-rsa can tell apart.
+ */
+function fixedWindowBudget(limit: number, windowMs: number, now: () => number) {
+  let windowStart = now();
+  let used = 0;
+  return {
+    take(): boolean {
+      if (now() - windowStart >= windowMs) {
+        windowStart = now();
+        used = 0;
+      }
+      used += 1;
+      return used <= limit;
+    },
+  };
 }

@@ -152,6 +152,10 @@ describe('startup validation of authenticate() options', () => {
       /the issuer "https:\/\/idp.example.com\/" is listed twice/,
     ],
     [
+      { issuer: ISSUER, audience: 'a', jwksUri, algorithms: ['HS256'] },
+      /option "algorithms": HS256 cannot be verified with keys from "jwksUri"/,
+    ],
+    [
       { issuer: ISSUER, audience: 'a', jwksUri, serviceAccounts: { disableRules: ['okta'] } },
       /serviceAccounts.disableRules/,
     ],
