@@ -41,6 +41,20 @@ export { fromEnv, ENV_VARIABLES } from './providers/jwt/from-env.js';
 export { SUPPORTED_ALGORITHMS } from './providers/jwt/algorithms.js';
 export type { JwsAlgorithm } from './providers/jwt/algorithms.js';
 
+export { createPassthrough } from './outbound/passthrough.js';
+export type {
+  Passthrough,
+  PassthroughFetch,
+  PassthroughInit,
+  PassthroughOptions,
+} from './outbound/passthrough.js';
+export type { UpstreamOptions, Upstream } from './outbound/upstreams.js';
+export { forwardStrategy } from './outbound/credential-strategy.js';
+export type { CredentialStrategy } from './outbound/credential-strategy.js';
+export { dreamFactory } from './outbound/dreamfactory.js';
+export type { DreamFactoryClient, DreamFactoryQuery } from './outbound/dreamfactory.js';
+export { axiosPassthrough } from './outbound/axios-interceptor.js';
+
 export { createMemoryAuditSink } from './audit/audit-sink.js';
 export type { AuditSink, MemoryAuditSink } from './audit/audit-sink.js';
 export { createConsoleAuditSink } from './audit/console-sink.js';

@@ -36,6 +36,10 @@ export interface AuditEvent {
   /** The RFC 8693 actor chain of a delegated token (`agent-a via agent-b`). */
   readonly actor: string | null;
   readonly token_fingerprint: string | null;
+  /** For forwarded calls: the upstream's name, its HTTP status and the call's duration. */
+  readonly upstream: string | null;
+  readonly upstream_status: number | null;
+  readonly duration_ms: number | null;
   /** Facts about the decision: the service-account rule, the roles required, the claim. */
   readonly details: Readonly<Record<string, unknown>>;
 }
@@ -53,7 +57,10 @@ export interface AuditEventInput {
   identity: Identity | undefined;
   details?: Readonly<Record<string, unknown>>;
   filters?: unknown;
-  recordsReturned?: number;
+  recordsReturned?: number | null;
+  upstream?: string;
+  upstreamStatus?: number;
+  durationMs?: number;
   now: () => number;
 }
 
@@ -80,6 +87,9 @@ export function buildAuditEvent(input: AuditEventInput): AuditEvent {
     roles: identity?.roles ?? [],
     actor: describeActor(identity?.actor) ?? null,
     token_fingerprint: identity?.credentialFingerprint ?? null,
+    upstream: input.upstream ?? null,
+    upstream_status: input.upstreamStatus ?? null,
+    duration_ms: input.durationMs ?? null,
     details: input.details ?? {},
   }) as AuditEvent;
 }

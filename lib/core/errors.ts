@@ -39,12 +39,14 @@ const ERROR_TABLE = {
   // Outbound: the agent asked to send the user's credential where it must not go.
   upstream_not_allowed: { status: 403, bearerError: undefined },
   upstream_audience_mismatch: { status: 403, bearerError: undefined },
+  upstream_refused: { status: 403, bearerError: undefined },
   // 5xx: our side or the identity provider's, never the user's fault, so never a 401.
   authentication_not_configured: { status: 500, bearerError: undefined },
   internal_error: { status: 500, bearerError: undefined },
   identity_provider_unavailable: { status: 503, bearerError: undefined },
   audit_unavailable: { status: 503, bearerError: undefined },
   upstream_unavailable: { status: 502, bearerError: undefined },
+  upstream_error: { status: 502, bearerError: undefined },
   upstream_response_too_large: { status: 502, bearerError: undefined },
   upstream_timeout: { status: 504, bearerError: undefined },
 } as const satisfies Record<string, { status: number; bearerError: string | undefined }>;

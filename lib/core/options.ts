@@ -13,7 +13,10 @@ export function parseOptions<Schema extends z.ZodType>(
   rejectMiddlewareCall(input, factory);
   const result = schema.safeParse(input ?? {});
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  // A misspelled key also makes the real key "missing"; the misspelling is the useful report.
+  const issue =
+    result.error.issues.find((candidate) => candidate.code === 'unrecognized_keys') ??
+    result.error.issues[0];
   if (issue === undefined) throw new TypeError(`${factory}: invalid options`);
   const where = issue.path.length > 0 ? issue.path.map(String).join('.') : 'options';
   if (issue.code === 'unrecognized_keys') {
@@ -53,7 +56,9 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
       node = shape[segment];
       continue;
     }
-    const element = (node as { element?: unknown }).element;
+    // An array's items, or a record's values (`upstreams.<name>`).
+    const element =
+      (node as { element?: unknown }).element ?? (node as { valueType?: unknown }).valueType;
     if (element !== undefined) {
       node = element;
       continue;

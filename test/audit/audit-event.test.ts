@@ -52,6 +52,9 @@ describe('buildAuditEvent', () => {
       roles: ['r'],
       actor: 'agent',
       token_fingerprint: expect.stringMatching(/^sha256:[A-Za-z0-9_-]{22}$/),
+      upstream: null,
+      upstream_status: null,
+      duration_ms: null,
       details: { required_roles: ['admin'] },
     });
     expect(JSON.stringify(event)).not.toContain('secret-token-value');

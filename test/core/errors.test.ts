@@ -35,7 +35,9 @@ describe('IdentityError', () => {
     expect(
       new IdentityError('identity_provider_unavailable', 'x').wwwAuthenticate(),
     ).toBeUndefined();
-    expect(new IdentityError('identity_provider_unavailable', 'x').headers).toEqual({});
+    expect(new IdentityError('identity_provider_unavailable', 'x').headers).toEqual({
+      'Cache-Control': 'no-store',
+    });
   });
 
   test('quotes, backslashes, control and non-ASCII characters cannot break the header', () => {

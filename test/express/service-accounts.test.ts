@@ -6,6 +6,24 @@ import {
   type ClaimPresetName,
   type MemoryAuditSink,
 } from '../../lib/index.js';
+import {
+  AUTH0_CLIENT,
+  auth0M2M,
+  auth0User,
+  entraV1AppOnly,
+  entraV1Delegated,
+  entraV2AppOnly,
+  entraV2Delegated,
+  googleServiceAccount,
+  googleUser,
+  keycloakServiceAccount,
+  keycloakUser,
+  OKTA_CLIENT,
+  oktaClientCredentials,
+  oktaUser,
+  rfc9068ClientCredentials,
+  withoutClaim,
+} from '../fixtures/provider-claims.js';
 import { buildApp } from '../helpers/app.js';
 import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
 import {
@@ -33,11 +51,15 @@ const NO_PERSON: Claims = {
   scope: undefined,
 };
 
-const ENTRA_TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const ENTRA_CLIENT = '6e74172b-be56-4843-9ff4-e66a39bb12e3';
-const ENTRA_SP_OID = 'a7c8b9d0-1e2f-4a3b-8c4d-5e6f7a8b9c0d';
-const OKTA_CLIENT = '0oa3z7y6ldUKGwWpl5d7';
-const AUTH0_CLIENT = 'Wq6vNm4oMkUqT2dX9sYc3bF8hJ1kL0pZ';
+/**
+ * A provider's claims as the test issuer signs them: its own iss, aud, iat, exp and jti (so that
+ * the token verifies), and none of its default person beyond what the provider put there.
+ */
+const reissued = (claims: Claims): Claims => ({
+  ...NO_PERSON,
+  sub: undefined,
+  ...withoutClaim(claims, 'iss', 'aud', 'iat', 'nbf', 'exp', 'jti'),
+});
 
 interface ProviderCase {
   readonly provider: string;
@@ -51,168 +73,68 @@ const PROVIDERS: readonly ProviderCase[] = [
   {
     provider: 'Entra ID v2',
     preset: 'entra',
-    service: {
-      ...NO_PERSON,
-      sub: ENTRA_SP_OID,
-      oid: ENTRA_SP_OID,
-      tid: ENTRA_TENANT,
-      azp: ENTRA_CLIENT,
-      azpacr: '1',
-      idtyp: 'app',
-      roles: ['Orders.Read.All'],
-      ver: '2.0',
-    },
+    service: reissued(entraV2AppOnly),
     rule: 'entra-app-only',
-    user: {
-      ...NO_PERSON,
-      sub: 'l3_roISQU222bULS9yi2k0XpqpOiMz5H3ZACo1GeXA',
-      oid: '00000000-0000-0000-66f3-3332eca7ea81',
-      tid: ENTRA_TENANT,
-      azp: ENTRA_CLIENT,
-      azpacr: '0',
-      name: 'Alice Example',
-      preferred_username: 'alice@contoso.com',
-      scp: 'access_as_user',
-      ver: '2.0',
-    },
+    user: reissued(entraV2Delegated),
   },
   {
     provider: 'Entra ID v1 (no idtyp)',
     preset: 'entra',
-    service: {
-      ...NO_PERSON,
-      sub: ENTRA_SP_OID,
-      oid: ENTRA_SP_OID,
-      tid: ENTRA_TENANT,
-      appid: ENTRA_CLIENT,
-      appidacr: '1',
-      roles: ['Orders.Read.All'],
-      ver: '1.0',
-    },
+    service: reissued(entraV1AppOnly),
     rule: 'entra-app-only',
-    user: {
-      ...NO_PERSON,
-      sub: 'pZq9h3fQm2y8Xw5nB7cR1tLkJ0sVdE4aGuHiOyT6eMw',
-      oid: '00000000-0000-0000-66f3-3332eca7ea81',
-      tid: ENTRA_TENANT,
-      appid: ENTRA_CLIENT,
-      appidacr: '0',
-      scp: 'user_impersonation',
-      upn: 'alice@contoso.com',
-      unique_name: 'alice@contoso.com',
-      ver: '1.0',
-    },
+    user: reissued(entraV1Delegated),
   },
   {
     provider: 'Okta',
     preset: 'okta',
-    service: { ...NO_PERSON, ver: 1, cid: OKTA_CLIENT, sub: OKTA_CLIENT, scp: ['orders.read'] },
+    service: reissued(oktaClientCredentials),
     rule: 'okta-client-credentials',
-    user: {
-      ...NO_PERSON,
-      ver: 1,
-      cid: OKTA_CLIENT,
-      uid: '00u1a2b3c4D5e6F7g8h9',
-      sub: 'alice@example.com',
-      scp: ['openid', 'profile', 'orders.read'],
-    },
+    user: reissued(oktaUser),
   },
   {
     provider: 'Auth0 (gty client-credentials)',
     preset: 'auth0',
-    service: {
-      ...NO_PERSON,
-      sub: `${AUTH0_CLIENT}@clients`,
-      azp: AUTH0_CLIENT,
-      gty: 'client-credentials',
-      scope: 'read:orders',
-    },
+    service: reissued(auth0M2M),
     rule: 'auth0-client-credentials',
-    user: {
-      ...NO_PERSON,
-      sub: 'auth0|64f1c2d3e4b5a6978899aabb',
-      azp: 'k2Jd8sQf0pLm3nB5vC7xZ9aW1eR4tY6u',
-      scope: 'openid profile email read:orders',
-      permissions: ['read:orders'],
-    },
+    user: reissued(auth0User),
   },
   {
     provider: 'Auth0 (gty client_credentials)',
     preset: 'auth0',
-    service: {
-      ...NO_PERSON,
-      sub: 'svc-exporter',
-      azp: AUTH0_CLIENT,
-      gty: 'client_credentials',
-      scope: 'read:orders',
-    },
+    service: reissued({ ...auth0M2M, gty: 'client_credentials', sub: 'svc-exporter' }),
     rule: 'auth0-client-credentials',
-    user: {
-      ...NO_PERSON,
+    user: reissued({
+      ...auth0User,
       sub: 'google-oauth2|109876543210987654321',
       email: 'alice@acme.com',
-      azp: 'k2Jd8sQf0pLm3nB5vC7xZ9aW1eR4tY6u',
       gty: 'password',
-      scope: 'openid email read:orders',
-    },
+    }),
   },
   {
     provider: 'Keycloak',
     preset: 'keycloak',
-    service: {
-      ...NO_PERSON,
-      sub: '7a3c1f0e-9b2d-4e8a-b5c6-0d1e2f3a4b5c',
-      typ: 'Bearer',
-      azp: 'reporting-bot',
-      realm_access: { roles: ['offline_access', 'default-roles-acme'] },
-      scope: 'profile email',
-      clientHost: '10.0.4.17',
-      preferred_username: 'service-account-reporting-bot',
-      clientAddress: '10.0.4.17',
-      client_id: 'reporting-bot',
-    },
+    service: reissued(keycloakServiceAccount),
     rule: 'keycloak-service-account',
-    user: {
-      sub: 'f4d2a1b7-3c6e-4f8a-9b1d-2e5c7a9b3d60',
-      typ: 'Bearer',
-      azp: 'ai-chat-web',
-      realm_access: { roles: ['sales_readonly', 'default-roles-acme'] },
-      scope: 'openid profile email',
-      preferred_username: 'alice',
-      email: 'alice@acme.com',
-    },
+    user: reissued(keycloakUser),
   },
   {
     provider: 'Google',
     preset: 'generic',
-    service: {
-      ...NO_PERSON,
-      sub: '113774264463038321964',
-      azp: '113774264463038321964',
-      email: 'reporting@acme-prod.iam.gserviceaccount.com',
-      email_verified: true,
-    },
+    service: reissued(googleServiceAccount),
     rule: 'google-service-account',
-    user: {
-      ...NO_PERSON,
-      sub: '110169484474386276334',
-      azp: '407408718192-f0q1m2n3b4v5c6x7z8l9k0j1h2g3f4d5.apps.googleusercontent.com',
-      email: 'alice@acme.com',
-      email_verified: true,
-      hd: 'acme.com',
-    },
+    user: reissued(googleUser),
   },
   {
     provider: 'generic, no sub',
     preset: 'generic',
-    service: { ...NO_PERSON, sub: undefined, client_id: 'batch-job', scope: 'orders.read' },
+    service: reissued(withoutClaim(rfc9068ClientCredentials, 'sub')),
     rule: 'missing-subject',
     user: {},
   },
   {
     provider: 'generic RFC 9068, sub equal to client_id',
     preset: 'generic',
-    service: { ...NO_PERSON, sub: 'ai-backend', client_id: 'ai-backend', scope: 'orders.read' },
+    service: reissued(rfc9068ClientCredentials),
     rule: 'subject-is-client',
     user: { client_id: 'ai-chat-web' },
   },
@@ -375,13 +297,7 @@ describe.each(EXPRESS_VERSIONS)('service accounts on %s', (_name, express) => {
 
     test('disableRules switches one rule off: a cid token without uid then passes', async () => {
       // Okta-shaped (cid, scp array) but with sub !== cid: only the okta rule recognises it.
-      const cidToken = {
-        ...NO_PERSON,
-        ver: 1,
-        cid: OKTA_CLIENT,
-        sub: 'alice@example.com',
-        scp: ['orders.read'],
-      };
+      const cidToken = reissued(withoutClaim(oktaUser, 'uid'));
       const strict = await serve(
         buildApp(express, options({ audit: createMemoryAuditSink(), preset: 'okta' })),
       );
