@@ -26,14 +26,18 @@ export class JsonRecordCounter {
   push(chunk: Uint8Array): void {
     if (this.stopped) return;
     for (const char of this.decoder.decode(chunk, { stream: true })) {
-      this.step(char);
-      if (this.stopped) return;
+      if (!this.advance(char)) return;
     }
   }
 
   /** Once the count is known (or known to be unknowable), the rest of the body is skipped. */
   private get stopped(): boolean {
     return this.invalid || this.finished;
+  }
+
+  private advance(char: string): boolean {
+    this.step(char);
+    return !this.stopped;
   }
 
   /** The number of records, or null when the body is not one of the two shapes (or is cut). */
