@@ -1,6 +1,6 @@
 import { createMemoryAuditSink } from '../../lib/index.js';
 import { createApp } from '../../examples/existing-app.js';
-import { startDemo } from '../../examples/quickstart.js';
+import { startDemo } from '../../examples/demo/run-demo.js';
 import { closeServers, serve } from '../helpers/http.js';
 import { createTestIssuer, TEST_AUDIENCE } from '../helpers/test-issuer.js';
 
@@ -33,24 +33,33 @@ test('the README example: a user with the mapped role gets an answer, others a c
   }
 });
 
-test('the demo plays its scenario to the end with the expected outcome at each step', async () => {
+test('the demo plays to the end: row-level security as each user, refusals, no exfiltration', async () => {
   const demo = await startDemo();
   try {
     const steps = await demo.run();
     expect(steps.map((step) => [step.status, step.body['code'] ?? 'ok'])).toEqual([
       [200, 'ok'],
-      [403, 'role_missing'],
+      [200, 'ok'],
       [403, 'service_account_refused'],
       [401, 'token_signature_invalid'],
-      [403, 'api_key_refused'],
-      [401, 'credentials_missing'],
+      [200, 'ok'],
     ]);
-    expect(steps[0]?.body['answer']).toBe('Alice asked: What are my open orders?');
-    const users = demo.audit.map((event) => event.user);
-    expect(users).toContain('alice');
-    expect(users).toContain('bob');
-    expect(demo.audit.filter((event) => event.outcome === 'denied')).toHaveLength(5);
+    // The same question, different rows: PostgreSQL's policies applied to each person.
+    const items = (index: number) =>
+      (steps[index]?.body['rows'] as { item: string }[]).map((row) => row.item);
+    expect(items(0)).toEqual(['Laptop', 'Dock']);
+    expect(items(1)).toEqual(['Standing desk']);
+    expect(steps[4]?.body['answer']).toMatch(/Refused to call .*upstream_not_allowed/);
+    expect(demo.attackerHits()).toBe(0);
+    const reads = demo.audit.filter((event) => event.action === 'dreamfactory.read');
+    expect(reads.map((event) => [event.user, event.records_returned, event.outcome])).toEqual([
+      ['alice', 2, 'allowed'],
+      ['bob', 1, 'allowed'],
+    ]);
+    expect(demo.audit.filter((event) => event.action === 'forward')).toEqual([
+      expect.objectContaining({ user: 'alice', outcome: 'denied', reason: 'upstream_not_allowed' }),
+    ]);
   } finally {
     await demo.close();
   }
-});
+}, 60_000);
