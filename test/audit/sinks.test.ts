@@ -1,0 +1,182 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import express from 'express';
+import { pino } from 'pino';
+import Transport from 'winston-transport';
+import {
+  createConsoleAuditSink,
+  createWinstonAuditSink,
+  type AuditEvent,
+  type AuditSink,
+} from '../../lib/index.js';
+import { createPinoAuditSink } from '../../examples/pino-audit-sink.js';
+import { buildApp } from '../helpers/app.js';
+import { closeServers, expectRefusal, serve } from '../helpers/http.js';
+import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../helpers/test-issuer.js';
+
+let idp: TestIssuer;
+let dir: string;
+beforeAll(async () => {
+  idp = await createTestIssuer();
+  dir = mkdtempSync(join(tmpdir(), 'eip-audit-'));
+});
+afterAll(async () => {
+  await closeServers();
+  await idp.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const options = () => ({ issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri });
+
+/** Lines of a file once it has `count` of them (winston writes asynchronously), at most 5 s. */
+async function linesOf(file: string, count: number): Promise<Record<string, unknown>[]> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // not created yet
+    }
+    const lines = text.split('\n').filter((line) => line !== '');
+    if (lines.length >= count)
+      return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${file} never reached ${count} lines`);
+}
+
+/** A winston transport that fails every write, as a full disk or a dead log shipper does. */
+class BrokenTransport extends Transport {
+  override log(_info: unknown, callback: () => void): void {
+    this.emit('error', new Error('disk full'));
+    callback();
+  }
+}
+
+describe('winston sink (the default)', () => {
+  test('writes one JSON line per decision to a file', async () => {
+    const file = join(dir, 'audit.log');
+    const agent = await serve(
+      buildApp(express, { ...options(), audit: createWinstonAuditSink({ filename: file }) }),
+    );
+    await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign()}`);
+    await agent.post('/ai/chat');
+    const lines = await linesOf(file, 3);
+    expect(
+      lines.map((line) => [line['level'], line['action'], line['outcome'], line['user']]),
+    ).toEqual([
+      ['info', 'authenticate', 'allowed', 'alice'],
+      ['info', 'authorize', 'allowed', 'alice'],
+      ['info', 'authenticate', 'denied', null],
+    ]);
+  });
+
+  test('fail-open: a broken transport is reported with the event, and the request goes on', async () => {
+    const reported: AuditEvent[] = [];
+    const sink = createWinstonAuditSink({ transports: [new BrokenTransport()] });
+    const agent = await serve(
+      buildApp(express, {
+        ...options(),
+        audit: sink,
+        onAuditFailure: (_error, event) => reported.push(event),
+      }),
+    );
+    const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign()}`);
+    expect(res.status).toBe(200);
+    expect(reported.map((event) => event.action)).toEqual(['authenticate', 'authorize']);
+    expect(sink.failure?.message).toBe('disk full');
+  });
+
+  test('fail-closed: a broken transport refuses the request with 503 audit_unavailable', async () => {
+    const sink = createWinstonAuditSink({ transports: [new BrokenTransport()] });
+    const agent = await serve(
+      buildApp(express, {
+        ...options(),
+        audit: sink,
+        auditFailurePolicy: 'fail-closed',
+        onAuditFailure: () => undefined,
+      }),
+    );
+    const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign()}`);
+    expectRefusal(res, { status: 503, code: 'audit_unavailable' });
+  });
+
+  test('fail-closed with a healthy sink waits for it and lets the request through', async () => {
+    const written: AuditEvent[] = [];
+    const slow: AuditSink = {
+      log: (event) =>
+        new Promise((resolve) => setTimeout(() => resolve(void written.push(event)), 20)),
+    };
+    const agent = await serve(
+      buildApp(express, { ...options(), audit: slow, auditFailurePolicy: 'fail-closed' }),
+    );
+    const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign()}`);
+    expect(res.status).toBe(200);
+    expect(written.map((event) => event.action)).toEqual(['authenticate', 'authorize']);
+  });
+
+  test('a failure handler that throws does not break the request or the process', async () => {
+    const agent = await serve(
+      buildApp(express, {
+        ...options(),
+        audit: { log: () => Promise.reject(new Error('down')) },
+        onAuditFailure: () => {
+          throw new Error('handler bug');
+        },
+      }),
+    );
+    expect(
+      (await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign()}`)).status,
+    ).toBe(200);
+  });
+});
+
+describe('other sinks', () => {
+  function collector(): { stream: Writable; lines: () => Record<string, unknown>[] } {
+    const chunks: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        chunks.push(chunk.toString());
+        callback();
+      },
+    });
+    return {
+      stream,
+      lines: () =>
+        chunks
+          .join('')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+    };
+  }
+
+  test('the console sink writes JSON lines to the stream it is given', async () => {
+    const out = collector();
+    const agent = await serve(
+      buildApp(express, { ...options(), audit: createConsoleAuditSink(out.stream) }),
+    );
+    await agent.get('/me');
+    expect(out.lines()).toEqual([
+      expect.objectContaining({ action: 'authenticate', reason: 'credentials_missing' }),
+    ]);
+  });
+
+  test('the pino example sink logs each event through the application logger', async () => {
+    const out = collector();
+    const logger = pino({ base: null, timestamp: false }, out.stream);
+    const agent = await serve(
+      buildApp(express, { ...options(), audit: createPinoAuditSink(logger) }),
+    );
+    await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign()}`);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(
+      out.lines().map((line) => [line['channel'], line['msg'], line['action'], line['user']]),
+    ).toEqual([
+      ['audit', 'audit', 'authenticate', 'alice'],
+      ['audit', 'audit', 'authorize', 'alice'],
+    ]);
+  });
+});
