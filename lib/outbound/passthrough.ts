@@ -141,7 +141,11 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
               : 'ok'),
           status: fields.error?.status ?? null,
           method,
-          path: url === undefined ? '(invalid url)' : `${url.origin}${url.pathname}`,
+          // A refused destination is recorded by origin only: its path is attacker-chosen text.
+          path:
+            url === undefined
+              ? '(invalid url)'
+              : `${url.origin}${upstream === undefined ? '' : url.pathname}`,
           requestId: scope?.requestId ?? randomUUID(),
           ip: scope?.ip,
           source: parsed.source ?? scope?.source ?? 'ai-assistant',

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -13,6 +13,7 @@ import {
 } from '../../lib/index.js';
 import { createPinoAuditSink } from '../../examples/pino-audit-sink.js';
 import { buildApp } from '../helpers/app.js';
+import { waitForJsonLines } from '../helpers/files.js';
 import { closeServers, expectRefusal, serve } from '../helpers/http.js';
 import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../helpers/test-issuer.js';
 
@@ -30,23 +31,6 @@ afterAll(async () => {
 
 const options = () => ({ issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri });
 
-/** Lines of a file once it has `count` of them (winston writes asynchronously), at most 5 s. */
-async function linesOf(file: string, count: number): Promise<Record<string, unknown>[]> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      // not created yet
-    }
-    const lines = text.split('\n').filter((line) => line !== '');
-    if (lines.length >= count)
-      return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${file} never reached ${count} lines`);
-}
-
 /** A winston transport that fails every write, as a full disk or a dead log shipper does. */
 class BrokenTransport extends Transport {
   override log(_info: unknown, callback: () => void): void {
@@ -63,7 +47,7 @@ describe('winston sink (the default)', () => {
     );
     await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign()}`);
     await agent.post('/ai/chat');
-    const lines = await linesOf(file, 3);
+    const lines = await waitForJsonLines(file, 3);
     expect(
       lines.map((line) => [line['level'], line['action'], line['outcome'], line['user']]),
     ).toEqual([

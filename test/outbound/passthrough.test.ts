@@ -171,7 +171,7 @@ describe('fail closed', () => {
     expect(audit.events[0]).toMatchObject({
       outcome: 'denied',
       reason: 'upstream_not_allowed',
-      resource: `POST ${evil.origin}/steal`,
+      resource: `POST ${evil.origin}`,
     });
   });
 
