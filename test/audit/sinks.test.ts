@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import express from 'express';
 import { pino } from 'pino';
+import type winston from 'winston';
 import Transport from 'winston-transport';
 import {
   createConsoleAuditSink,
@@ -33,6 +34,12 @@ const options = () => ({ issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: i
 
 /** A winston transport that fails every write, as a full disk or a dead log shipper does. */
 class BrokenTransport extends Transport {
+  // winston's typings name the transport class through their own declaration of it.
+  static create(): winston.transport {
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+    return new BrokenTransport();
+  }
+
   override log(_info: unknown, callback: () => void): void {
     this.emit('error', new Error('disk full'));
     callback();
@@ -59,7 +66,7 @@ describe('winston sink (the default)', () => {
 
   test('fail-open: a broken transport is reported with the event, and the request goes on', async () => {
     const reported: AuditEvent[] = [];
-    const sink = createWinstonAuditSink({ transports: [new BrokenTransport()] });
+    const sink = createWinstonAuditSink({ transports: [BrokenTransport.create()] });
     const agent = await serve(
       buildApp(express, {
         ...options(),
@@ -74,7 +81,7 @@ describe('winston sink (the default)', () => {
   });
 
   test('fail-closed: a broken transport refuses the request with 503 audit_unavailable', async () => {
-    const sink = createWinstonAuditSink({ transports: [new BrokenTransport()] });
+    const sink = createWinstonAuditSink({ transports: [BrokenTransport.create()] });
     const agent = await serve(
       buildApp(express, {
         ...options(),
