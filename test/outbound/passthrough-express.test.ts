@@ -47,8 +47,7 @@ describe.each(EXPRESS_VERSIONS)('passthrough behind authenticate() on %s', (name
       audit,
     });
     // Agent tool code: no req in sight, it fetches as whoever the request belongs to.
-    const tool = async (target: string) =>
-      (await passthrough.fetch(target)).json();
+    const tool = async (target: string) => (await passthrough.fetch(target)).json();
     const server = express();
     server.use(
       authenticate({ issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri, audit }),
