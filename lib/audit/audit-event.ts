@@ -95,6 +95,7 @@ export function buildAuditEvent(input: AuditEventInput): AuditEvent {
 }
 
 const MAX_STRING = 512;
+const MAX_DEPTH = 6;
 
 // Escapes control characters (newlines forge log lines; ESC sequences repaint terminals) and
 // bounds string length, through the whole value.
@@ -107,12 +108,16 @@ function sanitize(value: unknown, depth = 0): unknown {
     );
     return escaped.length > MAX_STRING ? `${escaped.slice(0, MAX_STRING)}…` : escaped;
   }
-  if (depth > 6 || typeof value !== 'object' || value === null) return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'function' || typeof value === 'symbol') return `[${typeof value}]`;
+  if (typeof value !== 'object' || value === null) return value;
+  // Deep or cyclic values (a caller's filters object, say) are cut, so that JSON.stringify of
+  // the event can neither throw nor run away.
+  if (depth >= MAX_DEPTH) return '[truncated]';
   if (Array.isArray(value)) return value.slice(0, 100).map((item) => sanitize(item, depth + 1));
   return Object.fromEntries(
-    Object.entries(value).map(([key, item]) => [
-      sanitize(key, depth + 1),
-      sanitize(item, depth + 1),
-    ]),
+    Object.entries(value)
+      .slice(0, 100)
+      .map(([key, item]) => [sanitize(key, depth + 1), sanitize(item, depth + 1)]),
   );
 }

@@ -53,12 +53,11 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       return failure;
     },
     log(event) {
-      const before = currentFailure();
-      if (before !== undefined) throw before;
+      // Always handed to winston, so a recovered transport can log again and clear the failure;
+      // while a failure stands (or happens during this write), the event is also reported.
       logger.log({ level: 'info', message: 'audit', ...event });
-      // A transport that fails synchronously has already reported it, for this very event.
-      const during = currentFailure();
-      if (during !== undefined) throw during;
+      const failed = currentFailure();
+      if (failed !== undefined) throw failed;
     },
   };
 }

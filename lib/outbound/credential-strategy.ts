@@ -9,7 +9,13 @@ import type { Upstream } from './upstreams.js';
  */
 export interface CredentialStrategy {
   readonly name: string;
-  credentialFor(identity: Identity, upstream: Upstream, nowMs: number): Promise<string>;
+  /** `signal` aborts with the call (its timeout, or the caller's cancel). */
+  credentialFor(
+    identity: Identity,
+    upstream: Upstream,
+    nowMs: number,
+    signal?: AbortSignal,
+  ): Promise<string>;
 }
 
 /**

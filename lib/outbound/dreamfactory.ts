@@ -21,7 +21,8 @@ export interface DreamFactoryClient {
   ): Promise<Record<string, unknown>[]>;
 }
 
-const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+// Dots are allowed inside names, but '.' and '..' would walk the URL path elsewhere.
+const NAME = /^(?!\.+$)[A-Za-z0-9_.-]{1,128}$/;
 const MAX_ERROR_BODY_BYTES = 4_096;
 
 /**

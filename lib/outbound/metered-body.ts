@@ -1,7 +1,7 @@
 import { IdentityError } from '../core/errors.js';
 import { JsonRecordCounter } from './record-counter.js';
 
-/** What a metered body reports once, when it ends, fails or is cancelled. */
+/** What a metered body reports once, when it ends, fails, is cancelled or is left unread. */
 export interface BodyReport {
   readonly bytes: number;
   readonly records: number | null;
@@ -11,13 +11,16 @@ export interface BodyReport {
 /**
  * Passes an upstream body through unchanged while enforcing a size limit and counting JSON
  * records, then calls `onEnd` exactly once. If `onEnd` rejects (a fail-closed audit), the
- * stream errors instead of closing, so the caller never takes the data as complete.
+ * stream errors instead of closing, so the caller never takes the data as complete. A body
+ * still unread at `deadlineMs` is cancelled and reported, so a caller that ignores the body
+ * neither skips the audit nor holds the connection.
  */
 export function meterBody(
   body: ReadableStream<Uint8Array>,
   options: {
     maxBytes: number;
     countRecords: boolean;
+    deadlineMs: number;
     onEnd: (report: BodyReport) => Promise<void> | undefined;
   },
 ): ReadableStream<Uint8Array> {
@@ -25,15 +28,26 @@ export function meterBody(
   const counter = options.countRecords ? new JsonRecordCounter() : undefined;
   let bytes = 0;
   let ended = false;
+  let cancelled = false;
   const end = (error: unknown): Promise<void> | undefined => {
     if (ended) return undefined;
     ended = true;
+    clearTimeout(deadline);
     return options.onEnd({
       bytes,
       records: error === undefined ? (counter?.result() ?? null) : null,
       error,
     });
   };
+  const deadline = setTimeout(() => {
+    const error = new IdentityError(
+      'upstream_timeout',
+      'The data API response was not read before the call timed out.',
+    );
+    void settle(end(error));
+    void reader.cancel(error).catch(() => undefined);
+  }, options.deadlineMs);
+  deadline.unref();
 
   return new ReadableStream<Uint8Array>(
     {
@@ -43,9 +57,10 @@ export function meterBody(
           chunk = await reader.read();
         } catch (error) {
           await settle(end(error));
-          controller.error(error);
+          if (!cancelled) controller.error(error);
           return;
         }
+        if (cancelled) return;
         if (chunk.done) {
           try {
             await end(undefined);
@@ -61,8 +76,9 @@ export function meterBody(
             'upstream_response_too_large',
             `The data API's response is larger than ${options.maxBytes} bytes; ask for fewer records (a smaller limit or a narrower filter).`,
           );
+          const reported = end(error);
           await reader.cancel(error).catch(() => undefined);
-          await settle(end(error));
+          await settle(reported);
           controller.error(error);
           return;
         }
@@ -70,8 +86,12 @@ export function meterBody(
         controller.enqueue(chunk.value);
       },
       async cancel(reason) {
+        // Reported before the upstream is cancelled: a read pending in pull() resolves as
+        // "done" on cancel, and must not be taken for a complete body.
+        cancelled = true;
+        const reported = end(reason ?? new Error('cancelled by the caller'));
         await reader.cancel(reason).catch(() => undefined);
-        await settle(end(reason ?? new Error('cancelled')));
+        await settle(reported);
       },
     },
     { highWaterMark: 0 },

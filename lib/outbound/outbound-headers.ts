@@ -29,6 +29,17 @@ export function outboundHeaders(
     headers.delete(name);
   }
   for (const [name, value] of Object.entries(upstream.headers)) headers.set(name, value);
+  if (typeof token !== 'string' || token.trim() === '') {
+    // An empty credential would go out beside the app's API key: the app's own role, a
+    // service credential by another name.
+    throw new IdentityError(
+      'credentials_missing',
+      'No user credential is available for the data API call.',
+      {
+        details: { upstream: upstream.name },
+      },
+    );
+  }
   if (/[\r\n\0]/.test(token)) {
     throw new IdentityError(
       'invalid_request',

@@ -112,11 +112,15 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
     let method = (init.method ?? request?.method ?? 'GET').toUpperCase();
     let url: URL | undefined;
     let upstream: Upstream | undefined;
+    let audited = false;
     const audit = (fields: {
       error?: IdentityError;
       status?: number;
       report?: BodyReport;
     }): Promise<void> | undefined => {
+      // One event per call, even when a fail-closed write fails and the failure comes back here.
+      if (audited) return undefined;
+      audited = true;
       const upstreamStatus = fields.status;
       const outcome =
         fields.error !== undefined
@@ -150,7 +154,10 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
           ip: scope?.ip,
           source: parsed.source ?? scope?.source ?? 'ai-assistant',
           identity,
-          filters: init.audit?.filters ?? url?.searchParams.get('filter') ?? null,
+          filters:
+            upstream === undefined
+              ? null
+              : (init.audit?.filters ?? url?.searchParams.get('filter') ?? null),
           recordsReturned: fields.report?.records ?? null,
           ...(upstream === undefined ? {} : { upstream: upstream.name }),
           ...(upstreamStatus === undefined ? {} : { upstreamStatus }),
@@ -181,16 +188,21 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
       }
       url = targetUrl(input);
       let body: RequestInit['body'] = init.body ?? request?.body ?? null;
-      const signal = combinedSignal(
-        init.signal ?? request?.signal ?? undefined,
-        byOrigin.get(url.origin),
-      );
+      let dropBodyHeaders = false;
+      const callerSignal = init.signal ?? request?.signal ?? undefined;
+      const signal = combinedSignal(callerSignal, byOrigin.get(url.origin));
       for (let hop = 0; ; hop++) {
         upstream = byOrigin.get(url.origin);
         if (upstream === undefined) throw notAllowed(url, hop);
+        refuseCredentialsInUrl(url);
         const strategy = upstream.strategy ?? forwardStrategy;
-        const token = await strategy.credentialFor(identity, upstream, now());
+        const token = await strategy.credentialFor(identity, upstream, now(), signal);
         const headers = outboundHeaders(init.headers ?? request?.headers, upstream, token);
+        if (dropBodyHeaders) {
+          for (const name of [...headers.keys()]) {
+            if (name.startsWith('content-')) headers.delete(name);
+          }
+        }
         const response = await fetchFn(url, {
           method,
           headers,
@@ -201,7 +213,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
         });
         const location = response.headers.get('location');
         if (!REDIRECT_STATUSES.has(response.status) || location === null) {
-          return await finish(response, upstream, audit, method);
+          return await finish(response, upstream, audit, method, started);
         }
         await response.body?.cancel();
         if (hop >= upstream.maxRedirects) {
@@ -215,11 +227,12 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
         }
         // RFC 9110 §15.4: 303 (and 301/302 after a POST) continue as GET without a body.
         if (
-          response.status === 303 ||
+          (response.status === 303 && method !== 'HEAD') ||
           ((response.status === 301 || response.status === 302) && method === 'POST')
         ) {
           method = 'GET';
           body = null;
+          dropBodyHeaders = true;
         } else if (body instanceof ReadableStream) {
           throw new IdentityError(
             'upstream_unavailable',
@@ -232,7 +245,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
         url = new URL(location, url);
       }
     } catch (error) {
-      const refusal = toIdentityError(error, upstream);
+      const refusal = toIdentityError(error, upstream, init.signal ?? request?.signal);
       await audit({ error: refusal });
       throw refusal;
     }
@@ -243,6 +256,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
     upstream: Upstream,
     audit: (fields: { status?: number; report?: BodyReport }) => Promise<void> | undefined,
     method: string,
+    started: number,
   ): Promise<Response> | Response {
     const declared = Number(response.headers.get('content-length') ?? 0);
     if (declared > upstream.maxResponseBytes) {
@@ -268,6 +282,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
     const body = meterBody(response.body, {
       maxBytes: upstream.maxResponseBytes,
       countRecords: json,
+      deadlineMs: Math.max(1, upstream.timeoutMs - (now() - started)),
       onEnd: (report) => audit({ status: response.status, report }),
     });
     return new Response(body, init);
@@ -296,11 +311,24 @@ function targetUrl(input: string | URL | Request): URL {
       { cause },
     );
   }
-  if (url.username !== '' || url.password !== '') {
-    // A credential in a URL ends up in logs and Referer headers; the user's travels in a header.
-    throw new IdentityError('upstream_not_allowed', 'URLs with embedded credentials are refused.');
-  }
   return url;
+}
+
+// DreamFactory (and others) accept a session or key in the query string; such a URL would carry a
+// credential chosen by the caller, and would leave it in access logs. Userinfo likewise.
+const URL_CREDENTIAL_PARAMS = ['session_token', 'api_key', 'access_token', 'apikey'];
+
+function refuseCredentialsInUrl(url: URL): void {
+  if (
+    url.username !== '' ||
+    url.password !== '' ||
+    URL_CREDENTIAL_PARAMS.some((name) => url.searchParams.has(name))
+  ) {
+    throw new IdentityError(
+      'invalid_request',
+      "Credentials in the data API URL are refused; the user's credential travels in a header.",
+    );
+  }
 }
 
 function notAllowed(url: URL, hop: number): IdentityError {
@@ -320,8 +348,22 @@ function combinedSignal(
   return caller === undefined ? timeout : AbortSignal.any([caller, timeout]);
 }
 
-function toIdentityError(error: unknown, upstream: Upstream | undefined): IdentityError {
+function toIdentityError(
+  error: unknown,
+  upstream: Upstream | undefined,
+  callerSignal: AbortSignal | null | undefined,
+): IdentityError {
   if (isIdentityError(error)) return error;
+  if (callerSignal?.aborted === true) {
+    return new IdentityError(
+      'upstream_unavailable',
+      'The data API call was cancelled by its caller.',
+      {
+        cause: error,
+        details: { upstream: upstream?.name ?? null, reason: 'cancelled' },
+      },
+    );
+  }
   const name = (error as { name?: string } | undefined)?.name;
   const details = { upstream: upstream?.name ?? null };
   if (name === 'TimeoutError' || name === 'AbortError') {

@@ -9,7 +9,10 @@
  */
 export class JsonRecordCounter {
   private readonly decoder = new TextDecoder();
-  private readonly stack: string[] = [];
+  // Only the depth and the root's kind matter; a stack of brackets would let a body of
+  // '[[[[...' cost memory in proportion to its size.
+  private depth = 0;
+  private root: '[' | '{' | undefined;
   private inString = false;
   private escaped = false;
   private expectingKey = false;
@@ -52,7 +55,7 @@ export class JsonRecordCounter {
       return;
     }
     if (char === ' ' || char === '\n' || char === '\r' || char === '\t') return;
-    const depth = this.stack.length;
+    const depth = this.depth;
     if (depth === 0 && char !== '[' && char !== '{') {
       this.invalid = true;
       return;
@@ -65,7 +68,7 @@ export class JsonRecordCounter {
       if (char === ',') this.commas += 1;
       else this.hasElement = true;
     }
-    const inTopObject = depth === 1 && this.stack[0] === '{';
+    const inTopObject = depth === 1 && this.root === '{';
     switch (char) {
       case '"':
         this.inString = true;
@@ -78,21 +81,26 @@ export class JsonRecordCounter {
         if (inTopObject) this.expectingKey = true;
         break;
       case '[':
-        if (depth === 0) this.countedDepth = 1;
-        else if (inTopObject && this.lastKey === 'resource' && this.countedDepth === undefined) {
+        if (depth === 0) {
+          this.countedDepth = 1;
+          this.root = '[';
+        } else if (inTopObject && this.lastKey === 'resource' && this.countedDepth === undefined) {
           this.countedDepth = 2;
         }
-        this.stack.push(char);
+        this.depth += 1;
         break;
       case '{':
-        if (depth === 0) this.expectingKey = true;
-        this.stack.push(char);
+        if (depth === 0) {
+          this.expectingKey = true;
+          this.root = '{';
+        }
+        this.depth += 1;
         break;
       case '}':
       case ']':
-        this.stack.pop();
+        this.depth -= 1;
         // The whole document closed without the array to count: not a shape we know.
-        if (this.stack.length === 0) this.invalid = true;
+        if (this.depth <= 0) this.invalid = true;
         break;
       default:
         break;

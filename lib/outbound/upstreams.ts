@@ -13,7 +13,10 @@ export const DEFAULT_MAX_REDIRECTS = 3;
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'is not a valid header name');
 const headerValue = z.string().regex(/^[^\r\n\0]*$/, 'must not contain CR, LF or NUL');
 
-/** Headers that carry credentials or routing: never taken from the caller or from `headers`. */
+/**
+ * Headers that carry credentials, routing or a method override: never taken from the caller
+ * (the method override would make the audited method a lie).
+ */
 export const CREDENTIAL_HEADERS = Object.freeze([
   'authorization',
   'proxy-authorization',
@@ -23,6 +26,9 @@ export const CREDENTIAL_HEADERS = Object.freeze([
   'x-dreamfactory-session-token',
   'x-api-key',
   'x-dreamfactory-api-key',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ]);
 
 const strategy = z.custom<CredentialStrategy>(

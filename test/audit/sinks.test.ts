@@ -46,7 +46,44 @@ class BrokenTransport extends Transport {
   }
 }
 
+/** A transport that fails while `failing` is set, and logs (and says so) otherwise. */
+class FlakyTransport extends Transport {
+  failing = true;
+  static create(): FlakyTransport & winston.transport {
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+    return new FlakyTransport() as FlakyTransport & winston.transport;
+  }
+  override log(info: unknown, callback: () => void): void {
+    if (this.failing) this.emit('error', new Error('log shipper down'));
+    else this.emit('logged', info);
+    callback();
+  }
+}
+
 describe('winston sink (the default)', () => {
+  test('fail-closed refuses while the transport fails, and recovers when it logs again', async () => {
+    const transport = FlakyTransport.create();
+    const sink = createWinstonAuditSink({ transports: [transport] });
+    const agent = await serve(
+      buildApp(express, {
+        ...options(),
+        audit: sink,
+        auditFailurePolicy: 'fail-closed',
+        onAuditFailure: () => undefined,
+      }),
+    );
+    const token = await idp.sign();
+    expectRefusal(await agent.post('/ai/chat').set('Authorization', `Bearer ${token}`), {
+      status: 503,
+      code: 'audit_unavailable',
+    });
+    transport.failing = false;
+    // The first write after recovery clears the failure; from then on requests pass.
+    await agent.post('/ai/chat').set('Authorization', `Bearer ${token}`);
+    expect((await agent.post('/ai/chat').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+    expect(sink.failure).toBeUndefined();
+  });
+
   test('writes one JSON line per decision to a file', async () => {
     const file = join(dir, 'audit.log');
     const agent = await serve(

@@ -245,6 +245,7 @@ describe.each(EXPRESS_VERSIONS)('hostile tokens on %s', (_name, express) => {
           jwksUri: flood.jwksUri,
           jwksRequestsPerMinute: 5,
           jwksCacheMaxAgeMs: 1_000,
+          tokenCache: false,
           audit,
         }),
       );

@@ -201,10 +201,13 @@ describe('fail closed', () => {
     expect(df.received).toHaveLength(0);
   });
 
-  test('URLs with embedded credentials are refused', async () => {
-    const url = df.origin.replace('http://', 'http://user:pass@');
-    await expect(client().forIdentity(userIdentity())(url)).rejects.toMatchObject({
-      code: 'upstream_not_allowed',
+  test.each([
+    ['userinfo', (origin: string) => origin.replace('http://', 'http://user:pass@')],
+    ['a session token', (origin: string) => `${origin}/api/v2/db/_table/orders?session_token=abc`],
+    ['an API key', (origin: string) => `${origin}/x?api_key=abc`],
+  ])('URLs carrying credentials (%s) are refused', async (_label, build) => {
+    await expect(client().forIdentity(userIdentity())(build(df.origin))).rejects.toMatchObject({
+      code: 'invalid_request',
     });
     expect(df.received).toHaveLength(0);
   });
@@ -465,5 +468,99 @@ describe('createPassthrough options', () => {
     ],
   ])('%j is refused at startup', (options, message) => {
     expect(() => createPassthrough({ ...options, audit } as never)).toThrow(message);
+  });
+});
+
+describe('edge cases found in review', () => {
+  test('a body cancelled mid-read is audited as an error, not as a complete read', async () => {
+    df.respond((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('[1,2,');
+      setTimeout(() => res.end('3]'), 200);
+    });
+    const res = await client().forIdentity(userIdentity())(`${df.origin}/slow`);
+    const reader = res.body!.getReader();
+    await reader.read();
+    const pending = reader.read();
+    await reader.cancel(new Error('client went away'));
+    await pending.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(audit.events).toHaveLength(1);
+    expect(audit.events[0]).toMatchObject({
+      records_returned: null,
+      details: { body_error: 'client went away' },
+    });
+  });
+
+  test('a body that is never read is still audited once the call times out', async () => {
+    const quick = client({
+      upstreams: {
+        dreamfactory: { origin: df.origin, audience: 'dreamfactory-api', timeoutMs: 200 },
+      },
+    });
+    const res = await quick.forIdentity(userIdentity())(`${df.origin}/ignored`);
+    expect(res.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(audit.events).toEqual([
+      expect.objectContaining({ action: 'forward', upstream_status: 200, records_returned: null }),
+    ]);
+  });
+
+  test('a strategy that yields an empty credential never sends the app key alone', async () => {
+    const empty = createPassthrough({
+      upstreams: {
+        dreamfactory: {
+          origin: df.origin,
+          audience: 'dreamfactory-api',
+          headers: { 'X-DreamFactory-API-Key': API_KEY },
+          strategy: { name: 'broken', credentialFor: () => Promise.resolve('') },
+        },
+      },
+      audit,
+    });
+    await expect(empty.forIdentity(userIdentity())(`${df.origin}/x`)).rejects.toMatchObject({
+      code: 'credentials_missing',
+    });
+    expect(df.received).toHaveLength(0);
+  });
+
+  test('a redirect to a URL with userinfo on an allowed origin is refused', async () => {
+    df.respond((_req, res) =>
+      res.writeHead(302, { location: df.origin.replace('http://', 'http://u:p@') + '/x' }).end(),
+    );
+    await expect(client().forIdentity(userIdentity())(`${df.origin}/go`)).rejects.toMatchObject({
+      code: 'invalid_request',
+    });
+    expect(df.received).toHaveLength(1);
+  });
+
+  test('method-override headers from the caller are dropped', async () => {
+    const res = await client().forIdentity(userIdentity())(`${df.origin}/x`, {
+      headers: { 'X-HTTP-Method-Override': 'DELETE', 'X-Method-Override': 'DELETE' },
+    });
+    await res.text();
+    expect(df.received[0]?.headers['x-http-method-override']).toBeUndefined();
+    expect(df.received[0]?.headers['x-method-override']).toBeUndefined();
+  });
+
+  test('deep or cyclic audit filters are truncated, never thrown', async () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic['self'] = cyclic;
+    const res = await client().forIdentity(userIdentity())(`${df.origin}/x`, {
+      audit: { filters: cyclic },
+    });
+    await res.text();
+    expect(JSON.stringify(audit.events[0]?.filters)).toContain('[truncated]');
+  });
+
+  test('a 10 MiB body of nested brackets is counted in constant memory', async () => {
+    df.respond((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('['.repeat(2_000_000)),
+    );
+    const before = process.memoryUsage().heapUsed;
+    const res = await client().forIdentity(userIdentity())(`${df.origin}/deep`);
+    await res.arrayBuffer();
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+    expect(audit.events[0]?.records_returned).toBeNull();
   });
 });

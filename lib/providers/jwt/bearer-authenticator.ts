@@ -27,6 +27,11 @@ import {
 } from './jwks-key-source.js';
 import { staticKeySource, type KeySource } from './key-source.js';
 import { createTokenVerifier, DEFAULT_MAX_TOKEN_BYTES } from './token-verifier.js';
+import {
+  createVerifiedTokenCache,
+  DEFAULT_TOKEN_CACHE_MAX_AGE_MS,
+  DEFAULT_TOKEN_CACHE_MAX_ENTRIES,
+} from './verified-token-cache.js';
 
 /**
  * Headers that carry application API keys. Sent alone, they are refused: an API key names an
@@ -74,6 +79,20 @@ export const authenticatorShape = {
   apiKeyHeaders: z.array(z.string().min(1)).optional(),
   maxTokenBytes: z.number().int().min(1_024).max(65_536).optional(),
   serviceAccounts: serviceAccountsSchema.optional(),
+  /**
+   * Reuse of successful verifications for a repeated token. Default: on, 10000 entries, at most
+   * 30 s and never past `exp`. **Trade-off:** a key removed from the JWKS or a revoked token keeps
+   * working for up to `maxAgeMs`; set `false` to verify every request.
+   */
+  tokenCache: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        maxEntries: z.number().int().min(1).max(1_000_000).optional(),
+        maxAgeMs: z.number().int().min(1).max(600_000).optional(),
+      }),
+    ])
+    .optional(),
   /** Injectable clock, in milliseconds since the epoch. Default: `Date.now`. */
   now: z.custom<() => number>((value) => typeof value === 'function').optional(),
   /** Injectable fetch for JWKS requests. Default: the global `fetch`. */
@@ -126,6 +145,14 @@ export function createBearerAuthenticator(
     name.toLowerCase(),
   );
   const credentialsRequired = options.credentialsRequired ?? true;
+  const cache =
+    options.tokenCache === false
+      ? undefined
+      : createVerifiedTokenCache({
+          maxEntries: options.tokenCache?.maxEntries ?? DEFAULT_TOKEN_CACHE_MAX_ENTRIES,
+          maxAgeMs: options.tokenCache?.maxAgeMs ?? DEFAULT_TOKEN_CACHE_MAX_AGE_MS,
+          now,
+        });
 
   const findApiKeyHeader = (headers: AuthenticationRequest['headers']): string | undefined =>
     apiKeyHeaders.find((name) => headers[name] !== undefined);
@@ -146,8 +173,11 @@ export function createBearerAuthenticator(
           'This route needs the signed-in user\'s access token: send "Authorization: Bearer <token>".',
         );
       }
-      const verified = await verifier.verify(token);
-      return identityFromToken(verified, token, rules);
+      const cached = cache?.get(token);
+      if (cached !== undefined) return cached;
+      const identity = await identityFromToken(await verifier.verify(token), token, rules);
+      cache?.set(token, identity);
+      return identity;
     },
   };
 }

@@ -33,6 +33,8 @@ describe('keys from a JWKS endpoint', () => {
       jwksCacheMaxAgeMs: CACHE_MS,
       jwksStaleIfErrorMs: STALE_MS,
       jwksTimeoutMs: 500,
+      // Every request verifies, so what is tested is the key source, not the token cache.
+      tokenCache: false,
       audit: createMemoryAuditSink(),
       ...extra,
     });
