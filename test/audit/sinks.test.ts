@@ -51,7 +51,7 @@ class FlakyTransport extends Transport {
   failing = true;
   static create(): FlakyTransport & winston.transport {
     // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
-    return new FlakyTransport() as FlakyTransport & winston.transport;
+    return new FlakyTransport();
   }
   override log(info: unknown, callback: () => void): void {
     if (this.failing) this.emit('error', new Error('log shipper down'));
