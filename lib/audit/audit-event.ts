@@ -66,58 +66,101 @@ export interface AuditEventInput {
 
 /** Builds an event; every user-controlled string in it is made safe for log files. */
 export function buildAuditEvent(input: AuditEventInput): AuditEvent {
-  const { identity } = input;
-  return sanitize({
+  const who = input.identity === undefined ? undefined : identityFields(input.identity);
+  return {
     timestamp: new Date(input.now()).toISOString(),
-    user: identity?.username ?? null,
-    action: input.action,
-    resource: `${input.method} ${input.path}`,
-    filters: input.filters ?? null,
+    user: who?.user ?? null,
+    action: clean(input.action),
+    resource: clean(`${input.method} ${input.path}`),
+    filters: input.filters === undefined ? null : sanitize(input.filters),
     records_returned: input.recordsReturned ?? null,
-    source: input.source,
-    ip_address: input.ip ?? null,
+    source: clean(input.source),
+    ip_address: input.ip === undefined ? null : clean(input.ip),
     outcome: input.outcome,
-    reason: input.reason,
+    reason: clean(input.reason),
     status: input.status,
-    request_id: input.requestId,
-    provider: identity?.provider ?? null,
-    subject: identity?.subject ?? null,
-    issuer: identity?.issuer ?? null,
-    kind: identity?.kind ?? null,
-    roles: identity?.roles ?? [],
-    actor: describeActor(identity?.actor) ?? null,
-    token_fingerprint: identity?.credentialFingerprint ?? null,
-    upstream: input.upstream ?? null,
+    request_id: clean(input.requestId),
+    provider: who?.provider ?? null,
+    subject: who?.subject ?? null,
+    issuer: who?.issuer ?? null,
+    kind: who?.kind ?? null,
+    roles: who?.roles ?? [],
+    actor: who?.actor ?? null,
+    token_fingerprint: who?.fingerprint ?? null,
+    upstream: input.upstream === undefined ? null : clean(input.upstream),
     upstream_status: input.upstreamStatus ?? null,
     duration_ms: input.durationMs ?? null,
-    details: input.details ?? {},
-  }) as AuditEvent;
+    details:
+      input.details === undefined ? {} : (sanitize(input.details) as Record<string, unknown>),
+  };
+}
+
+type IdentityFields = Readonly<{
+  user: string;
+  provider: string;
+  subject: string;
+  issuer: string;
+  kind: string;
+  roles: readonly string[];
+  actor: string | null;
+  fingerprint: string | null;
+}>;
+
+// Identities are frozen and, behind the token cache, reused across requests: their cleaned
+// fields are computed once per identity rather than once per event.
+const cleanedIdentities = new WeakMap<Identity, IdentityFields>();
+
+function identityFields(identity: Identity): IdentityFields {
+  let fields = cleanedIdentities.get(identity);
+  if (fields === undefined) {
+    const actor = describeActor(identity.actor);
+    fields = Object.freeze({
+      user: clean(identity.username),
+      provider: clean(identity.provider),
+      subject: clean(identity.subject),
+      issuer: clean(identity.issuer),
+      kind: identity.kind,
+      roles: Object.freeze(identity.roles.slice(0, 100).map(clean)),
+      actor: actor === undefined ? null : clean(actor),
+      fingerprint:
+        identity.credentialFingerprint === undefined ? null : clean(identity.credentialFingerprint),
+    });
+    cleanedIdentities.set(identity, fields);
+  }
+  return fields;
 }
 
 const MAX_STRING = 512;
 const MAX_DEPTH = 6;
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// eslint-disable-next-line no-control-regex
+const UNSAFE_ALL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 // Escapes control characters (newlines forge log lines; ESC sequences repaint terminals) and
-// bounds string length, through the whole value.
+// bounds length. Most strings are clean, and are returned as they are.
+function clean(value: string): string {
+  const escaped = UNSAFE.test(value)
+    ? value.replace(UNSAFE_ALL, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    : value;
+  return escaped.length > MAX_STRING ? `${escaped.slice(0, MAX_STRING)}…` : escaped;
+}
+
+// The same through any value: deep or cyclic values (a caller's filters object, say) are cut,
+// so that JSON.stringify of the event can neither throw nor run away.
 function sanitize(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') {
-    const escaped = value.replace(
-      // eslint-disable-next-line no-control-regex
-      /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
-      (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-    );
-    return escaped.length > MAX_STRING ? `${escaped.slice(0, MAX_STRING)}…` : escaped;
-  }
+  if (typeof value === 'string') return clean(value);
   if (typeof value === 'bigint') return value.toString();
   if (typeof value === 'function' || typeof value === 'symbol') return `[${typeof value}]`;
   if (typeof value !== 'object' || value === null) return value;
-  // Deep or cyclic values (a caller's filters object, say) are cut, so that JSON.stringify of
-  // the event can neither throw nor run away.
   if (depth >= MAX_DEPTH) return '[truncated]';
   if (Array.isArray(value)) return value.slice(0, 100).map((item) => sanitize(item, depth + 1));
-  return Object.fromEntries(
-    Object.entries(value)
-      .slice(0, 100)
-      .map(([key, item]) => [sanitize(key, depth + 1), sanitize(item, depth + 1)]),
-  );
+  const result: Record<string, unknown> = {};
+  let count = 0;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (++count > 100) break;
+    result[clean(key)] = sanitize((value as Record<string, unknown>)[key], depth + 1);
+  }
+  return result;
 }

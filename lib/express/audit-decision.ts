@@ -75,3 +75,10 @@ export function auditThenContinue(
     },
   );
 }
+
+/** Writes a deferred authentication event, if one is still waiting. */
+export function flushPendingAuthentication(state: RequestState): void {
+  const pending = state.pendingAuthentication;
+  state.pendingAuthentication = undefined;
+  pending?.();
+}

@@ -16,7 +16,7 @@ import {
   authenticatorShape,
   createBearerAuthenticator,
 } from '../providers/jwt/bearer-authenticator.js';
-import { auditThenContinue } from './audit-decision.js';
+import { auditDecision, auditThenContinue, flushPendingAuthentication } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
 import { requestState } from './request-state.js';
 
@@ -132,6 +132,7 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
             source: state.source,
           };
           res.once('close', () => {
+            flushPendingAuthentication(state);
             endRequestScope(scope);
           });
           runInRequestScope(scope, next);
@@ -149,7 +150,22 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
           writable: false,
           configurable: true,
         });
-        auditThenContinue(req, state, { action: 'authenticate', identity, now }, proceed, next);
+        if (trail.policy === 'fail-closed') {
+          auditThenContinue(req, state, { action: 'authenticate', identity, now }, proceed, next);
+          return;
+        }
+        // Under fail-open, one event per request suffices: requireUser's decision carries the
+        // same identity; on a route without a guard, this one is written when the response ends.
+        const decidedAt = now();
+        state.pendingAuthentication = () => {
+          void auditDecision(req, state, {
+            action: 'authenticate',
+            identity,
+            now: () => decidedAt,
+          });
+        };
+        res.once('finish', () => flushPendingAuthentication(state));
+        proceed();
       })
       .catch(next);
   }

@@ -9,6 +9,11 @@ export interface RequestState {
   audit: AuditTrail | undefined;
   source: string | undefined;
   realm: string | undefined;
+  /**
+   * An allowed authentication not yet written: a route guard's decision on the same request
+   * records the same person and supersedes it; otherwise it is written when the response ends.
+   */
+  pendingAuthentication: (() => void) | undefined;
 }
 
 const states = new WeakMap<Request, RequestState>();
@@ -23,6 +28,7 @@ export function requestState(req: Request): RequestState {
       audit: undefined,
       source: undefined,
       realm: undefined,
+      pendingAuthentication: undefined,
     };
     states.set(req, state);
   }

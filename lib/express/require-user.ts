@@ -79,7 +79,10 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
           now,
           ...(error === undefined ? {} : { error }),
         };
-        auditThenContinue(req, requestState(req), decision, () => next(), next);
+        const state = requestState(req);
+        // This decision names the same person: the deferred authentication event is not needed.
+        state.pendingAuthentication = undefined;
+        auditThenContinue(req, state, decision, () => next(), next);
       })
       .catch(next);
   };
