@@ -40,15 +40,15 @@ type ParsedRequirements = z.output<typeof requirementsSchema>;
 type NameRequirement = z.output<typeof nameRequirement>;
 
 /**
- * Checks an identity against a route's requirements; resolves when allowed, throws an
- * {@link IdentityError} that says what is missing and how to get it otherwise.
+ * The synchronous checks (all but `allow`): the refusal, or undefined when they pass. Kept
+ * synchronous so that a guarded request costs no promise when no predicate is configured.
  */
-export async function checkRequirements(
+export function requirementRefusal(
   identity: Identity,
   requirements: ParsedRequirements,
-): Promise<void> {
+): IdentityError | undefined {
   if (identity.kind === 'service' && requirements.dangerouslyAllowServiceAccounts !== true) {
-    throw new IdentityError(
+    return new IdentityError(
       'service_account_refused',
       "This route acts on behalf of a person, and the credential belongs to a service account or application. Call it with the signed-in user's token.",
       { details: { rule: identity.serviceAccountRule ?? 'unknown' } },
@@ -56,7 +56,7 @@ export async function checkRequirements(
   }
   const needsGroups = requirements.roles !== undefined || requirements.groups !== undefined;
   if (needsGroups && !identity.groupsComplete) {
-    throw new IdentityError(
+    return new IdentityError(
       'groups_unresolved',
       "The identity provider left the user's groups out of the token (too many groups), so roles cannot be checked. Configure resolveGroups, or emit groups as app roles.",
       { details: { reason: 'groups_overage' } },
@@ -66,7 +66,7 @@ export async function checkRequirements(
     (scope) => !identity.scopes.includes(scope),
   );
   if (missingScopes.length > 0) {
-    throw new IdentityError(
+    return new IdentityError(
       'insufficient_scope',
       `The token lacks the scope${missingScopes.length > 1 ? 's' : ''} ${missingScopes.join(', ')}. Request a token with ${missingScopes.length > 1 ? 'these scopes' : 'this scope'}.`,
       { requiredScopes: requirements.scopes ?? [], details: { missing_scopes: missingScopes } },
@@ -74,7 +74,7 @@ export async function checkRequirements(
   }
   const roleProblem = unmet(requirements.roles, identity.roles);
   if (roleProblem !== undefined) {
-    throw new IdentityError(
+    return new IdentityError(
       'role_missing',
       `This route needs ${roleProblem.description} role${roleProblem.plural ? 's' : ''} ${roleProblem.names}; the user has ${identity.roles.length === 0 ? 'none' : identity.roles.join(', ')}. Map one of the user's groups to a required role in role_mapping, or grant the role.`,
       { details: { required_roles: roleProblem.required } },
@@ -82,12 +82,25 @@ export async function checkRequirements(
   }
   const groupProblem = unmet(requirements.groups, identity.groups);
   if (groupProblem !== undefined) {
-    throw new IdentityError(
+    return new IdentityError(
       'group_missing',
       `This route needs membership in ${groupProblem.description} group${groupProblem.plural ? 's' : ''} ${groupProblem.names}.`,
       { details: { required_groups: groupProblem.required } },
     );
   }
+  return undefined;
+}
+
+/**
+ * Checks an identity against a route's requirements; resolves when allowed, rejects with an
+ * {@link IdentityError} that says what is missing and how to get it otherwise.
+ */
+export async function checkRequirements(
+  identity: Identity,
+  requirements: ParsedRequirements,
+): Promise<void> {
+  const refusal = requirementRefusal(identity, requirements);
+  if (refusal !== undefined) throw refusal;
   if (requirements.allow !== undefined && !(await requirements.allow(identity))) {
     throw new IdentityError(
       'access_denied',

@@ -18,7 +18,7 @@ import {
 } from '../providers/jwt/bearer-authenticator.js';
 import { auditDecision, auditThenContinue, flushPendingAuthentication } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
-import { requestState } from './request-state.js';
+import { requestState, type RequestState } from './request-state.js';
 
 const authenticateSchema = z.strictObject({
   ...authenticatorShape,
@@ -88,14 +88,6 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   // audience on an admin router, say) must decide again rather than trust the first one.
   const produced = new WeakSet<Identity>();
 
-  async function resolve(req: Request): Promise<{ identity?: Identity; error?: unknown }> {
-    try {
-      return { identity: await authenticator.authenticate(authenticationRequest(req)) };
-    } catch (error) {
-      return { error };
-    }
-  }
-
   function handler(req: Request, res: Response, next: NextFunction): void {
     const state = requestState(req);
     state.requestId ??= requestIdFrom(req.headers, generateRequestId);
@@ -107,67 +99,93 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       next();
       return;
     }
-    void resolve(req)
-      .then(({ identity, error }) => {
-        if (error !== undefined) {
-          const refusal = isIdentityError(error)
-            ? error
-            : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
-                cause: error,
-              });
-          const decision = { action: 'authenticate', identity: undefined, error: refusal, now };
-          auditThenContinue(req, state, decision, next, next);
-          return;
-        }
-        state.authenticated = true;
-        state.apiKeyHeader = authenticator.findApiKeyHeader(req.headers);
-        const proceed = (): void => {
-          // The client may have gone while the token was being verified: nothing to serve, and
-          // a scope opened now would never see its 'close' event.
-          if (res.closed) return;
-          const scope = {
-            identity,
-            requestId: state.requestId ?? '',
-            ip: req.ip ?? req.socket.remoteAddress,
-            source: state.source,
-          };
-          res.once('close', () => {
-            flushPendingAuthentication(state);
-            endRequestScope(scope);
-          });
-          runInRequestScope(scope, next);
-        };
-        if (identity === undefined) {
-          proceed();
-          return;
-        }
-        produced.add(identity);
-        // Read-only: assignment throws. Configurable only so that a later authenticate() with
-        // other settings can put its own decision in place.
-        Object.defineProperty(req, 'identity', {
-          value: identity,
-          enumerable: true,
-          writable: false,
-          configurable: true,
+    // A repeated token is answered from the cache without a promise in sight; only a token
+    // that needs verifying goes asynchronous.
+    let outcome;
+    try {
+      outcome = authenticator.authenticateCached(authenticationRequest(req));
+    } catch (error) {
+      refuse(req, state, error, next);
+      return;
+    }
+    if (outcome.identity !== undefined || outcome.token === undefined) {
+      accept(req, res, state, outcome.identity, next);
+      return;
+    }
+    authenticator.verify(outcome.token).then(
+      (identity) => {
+        accept(req, res, state, identity, next);
+      },
+      (error: unknown) => {
+        refuse(req, state, error, next);
+      },
+    );
+  }
+
+  function refuse(req: Request, state: RequestState, error: unknown, next: NextFunction): void {
+    const refusal = isIdentityError(error)
+      ? error
+      : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
+          cause: error,
         });
-        if (trail.policy === 'fail-closed') {
-          auditThenContinue(req, state, { action: 'authenticate', identity, now }, proceed, next);
-          return;
-        }
-        // Under fail-open, one event per request suffices: requireUser's decision carries the
-        // same identity; on a route without a guard, this one is written when the response ends.
-        const decidedAt = now();
-        state.pendingAuthentication = () => {
-          void auditDecision(req, state, {
-            action: 'authenticate',
-            identity,
-            now: () => decidedAt,
-          });
-        };
-        res.once('finish', () => flushPendingAuthentication(state));
-        proceed();
-      })
-      .catch(next);
+    auditThenContinue(
+      req,
+      state,
+      { action: 'authenticate', identity: undefined, error: refusal, now },
+      next,
+      next,
+    );
+  }
+
+  function accept(
+    req: Request,
+    res: Response,
+    state: RequestState,
+    identity: Identity | undefined,
+    next: NextFunction,
+  ): void {
+    state.authenticated = true;
+    state.apiKeyHeader = authenticator.findApiKeyHeader(req.headers);
+    const proceed = (): void => {
+      // The client may have gone while the token was being verified: nothing to serve, and
+      // a scope opened now would never see its 'close' event.
+      if (res.closed) return;
+      const scope = {
+        identity,
+        requestId: state.requestId ?? '',
+        ip: req.ip ?? req.socket.remoteAddress,
+        source: state.source,
+      };
+      res.once('close', () => {
+        flushPendingAuthentication(state);
+        endRequestScope(scope);
+      });
+      runInRequestScope(scope, next);
+    };
+    if (identity === undefined) {
+      proceed();
+      return;
+    }
+    produced.add(identity);
+    // Read-only: assignment throws. Configurable only so that a later authenticate() with
+    // other settings can put its own decision in place.
+    Object.defineProperty(req, 'identity', {
+      value: identity,
+      enumerable: true,
+      writable: false,
+      configurable: true,
+    });
+    if (trail.policy === 'fail-closed') {
+      auditThenContinue(req, state, { action: 'authenticate', identity, now }, proceed, next);
+      return;
+    }
+    // Under fail-open, one event per request suffices: requireUser's decision carries the same
+    // identity; on a route without a guard, this one is written when the response ends.
+    const decidedAt = now();
+    state.pendingAuthentication = () => {
+      void auditDecision(req, state, { action: 'authenticate', identity, now: () => decidedAt });
+    };
+    proceed();
   }
 
   return Object.assign(handler, { warm: () => authenticator.warm() });

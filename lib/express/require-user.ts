@@ -1,8 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { IdentityError, isIdentityError } from '../core/errors.js';
+import { IdentityError } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
-import { checkRequirements, requirementsShape } from '../core/route-requirements.js';
+import { requirementRefusal, requirementsShape } from '../core/route-requirements.js';
 import { apiKeyRefused } from '../providers/jwt/bearer-token.js';
 import { auditThenContinue } from './audit-decision.js';
 import { requestState } from './request-state.js';
@@ -36,7 +36,9 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
   } = parseOptions(requireUserSchema, options, 'requireUser');
   const now = nowOption ?? Date.now;
 
-  async function decide(req: Request): Promise<IdentityError | undefined> {
+  // Everything but the `allow` predicate is decided synchronously: a guarded request costs
+  // no promise unless the route asks for a predicate.
+  function decideNow(req: Request): IdentityError | undefined {
     const state = requestState(req);
     const identity = req.identity;
     if (identity === undefined) {
@@ -52,11 +54,22 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
         'This route acts on behalf of a person: send the signed-in user\'s access token as "Authorization: Bearer <token>".',
       );
     }
+    return requirementRefusal(identity, requirements);
+  }
+
+  async function decideByPredicate(req: Request): Promise<IdentityError | undefined> {
     try {
-      await checkRequirements(identity, requirements);
-      return undefined;
+      if (req.identity !== undefined && (await requirements.allow?.(req.identity)) === true) {
+        return undefined;
+      }
+      return new IdentityError(
+        'access_denied',
+        "This route's access policy does not allow this user.",
+        {
+          details: { rule: 'allow' },
+        },
+      );
     } catch (error) {
-      if (isIdentityError(error)) return error;
       // A throwing `allow` predicate refuses: fail closed, and keep the error for the logs.
       return new IdentityError(
         'access_denied',
@@ -69,21 +82,28 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
     }
   }
 
+  function conclude(req: Request, error: IdentityError | undefined, next: NextFunction): void {
+    const state = requestState(req);
+    // This decision names the same person: the deferred authentication event is not needed.
+    state.pendingAuthentication = undefined;
+    const decision = {
+      action: 'authorize',
+      identity: req.identity,
+      source,
+      now,
+      ...(error === undefined ? {} : { error }),
+    };
+    auditThenContinue(req, state, decision, () => next(), next);
+  }
+
   return function requireUserHandler(req: Request, _res: Response, next: NextFunction): void {
-    void decide(req)
-      .then((error) => {
-        const decision = {
-          action: 'authorize',
-          identity: req.identity,
-          source,
-          now,
-          ...(error === undefined ? {} : { error }),
-        };
-        const state = requestState(req);
-        // This decision names the same person: the deferred authentication event is not needed.
-        state.pendingAuthentication = undefined;
-        auditThenContinue(req, state, decision, () => next(), next);
-      })
-      .catch(next);
+    const refusal = decideNow(req);
+    if (refusal !== undefined || requirements.allow === undefined) {
+      conclude(req, refusal, next);
+      return;
+    }
+    void decideByPredicate(req).then((error) => {
+      conclude(req, error, next);
+    }, next);
   };
 }

@@ -55,9 +55,7 @@ function withCore(core: number, command: string, commandArgs: string[]): [string
 
 async function startServer(variant: string, env: Record<string, string>): Promise<Server> {
   const [command, commandArgs] = withCore(0, process.execPath, [
-    '--import',
-    'tsx',
-    join(here, 'bench-server.ts'),
+    join(here, 'bench-server.mjs'),
     variant,
   ]);
   const child = spawn(command, commandArgs, {
@@ -66,7 +64,7 @@ async function startServer(variant: string, env: Record<string, string>): Promis
   });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${variant} did not start`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       const match = /READY (\d+)/.exec(chunk.toString());
       if (match !== null) {
         clearTimeout(timer);

@@ -114,6 +114,19 @@ export interface BearerAuthenticator {
   warm(): Promise<void>;
   /** The API-key header a request carries, if any (lower case). */
   findApiKeyHeader(headers: AuthenticationRequest['headers']): string | undefined;
+  /**
+   * The synchronous part: extracts the token and answers from the verified-token cache. Throws
+   * the request's refusal; returns the token to `verify` when the cache cannot answer.
+   */
+  authenticateCached(request: AuthenticationRequest): CachedOutcome;
+  /** Verifies a token (the asynchronous part) and caches the resulting identity. */
+  verify(token: string): Promise<Identity>;
+}
+
+/** An identity from the cache, or the token still to verify (neither: anonymous). */
+export interface CachedOutcome {
+  readonly identity: Identity | undefined;
+  readonly token: string | undefined;
 }
 
 /**
@@ -161,25 +174,36 @@ export function createBearerAuthenticator(
     warm: () => verifier.warm(),
     findApiKeyHeader,
     async authenticate(request) {
-      const token = extractBearerToken(request);
-      if (token === undefined) {
-        // Without a required credential the request passes anonymously, and a route guard
-        // refuses the API key where a person is needed; other routes may accept it.
-        if (!credentialsRequired) return undefined;
-        const apiKeyHeader = findApiKeyHeader(request.headers);
-        if (apiKeyHeader !== undefined) throw apiKeyRefused(apiKeyHeader);
-        throw new IdentityError(
-          'credentials_missing',
-          'This route needs the signed-in user\'s access token: send "Authorization: Bearer <token>".',
-        );
-      }
-      const cached = cache?.get(token);
-      if (cached !== undefined) return cached;
-      const identity = await identityFromToken(await verifier.verify(token), token, rules);
-      cache?.set(token, identity);
-      return identity;
+      const outcome = authenticateCached(request);
+      return outcome.identity !== undefined || outcome.token === undefined
+        ? outcome.identity
+        : verify(outcome.token);
     },
+    authenticateCached,
+    verify,
   };
+
+  function authenticateCached(request: AuthenticationRequest): CachedOutcome {
+    const token = extractBearerToken(request);
+    if (token === undefined) {
+      // Without a required credential the request passes anonymously, and a route guard
+      // refuses the API key where a person is needed; other routes may accept it.
+      if (!credentialsRequired) return { identity: undefined, token: undefined };
+      const apiKeyHeader = findApiKeyHeader(request.headers);
+      if (apiKeyHeader !== undefined) throw apiKeyRefused(apiKeyHeader);
+      throw new IdentityError(
+        'credentials_missing',
+        'This route needs the signed-in user\'s access token: send "Authorization: Bearer <token>".',
+      );
+    }
+    return { identity: cache?.get(token), token };
+  }
+
+  async function verify(token: string): Promise<Identity> {
+    const identity = await identityFromToken(await verifier.verify(token), token, rules);
+    cache?.set(token, identity);
+    return identity;
+  }
 }
 
 function issuerList(

@@ -1,10 +1,11 @@
-// One benchmark server: `node --import tsx bench-server.ts <variant>` with its settings in the
-// BENCH_* variables. Prints "READY <port>" once listening on 127.0.0.1. Each variant is the
-// smallest honest use of its middleware in front of the same JSON route.
+// One benchmark server: `node bench-server.mjs <variant>` with its settings in the BENCH_*
+// variables. Prints "READY <port>" once listening on 127.0.0.1. Each variant is the smallest
+// honest use of its middleware in front of the same JSON route. Plain JavaScript importing the
+// built package (dist/), so that what is measured is what users run, not a TypeScript loader.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import express, { type RequestHandler } from 'express';
+import express from 'express';
 import { expressjwt } from 'express-jwt';
 import { auth } from 'express-oauth2-jwt-bearer';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -15,13 +16,11 @@ import {
   createWinstonAuditSink,
   identityErrorHandler,
   requireUser,
-  type AuditSink,
-} from '../../lib/index.js';
-
+} from '../../dist/index.js';
 const variant = process.argv[2] ?? 'bare';
-const env = (name: string): string => {
+const env = (name) => {
   const value = process.env[name];
-  if (value === undefined) throw new Error(`${name} is not set`);
+  if (value === void 0) throw new Error(`${name} is not set`);
   return value;
 };
 const alg = process.env['BENCH_ALG'] ?? 'RS256';
@@ -30,18 +29,15 @@ const audience = process.env['BENCH_AUDIENCE'] ?? '';
 const jwksUri = process.env['BENCH_JWKS_URI'] ?? '';
 const secret = process.env['BENCH_SECRET'] ?? '';
 const symmetric = alg.startsWith('HS');
-
-function winstonToFile(): AuditSink {
+function winstonToFile() {
   const dir = mkdtempSync(join(tmpdir(), 'eip-bench-audit-'));
   return createWinstonAuditSink({ filename: join(dir, 'audit.log') });
 }
-
-function guards(): RequestHandler[] {
+function guards() {
   switch (variant) {
     case 'bare':
       return [];
     case 'jose': {
-      // The floor for a JWT check: jose's own verify, keys from its cached remote JWKS.
       const key = symmetric
         ? new TextEncoder().encode(secret)
         : createRemoteJWKSet(new URL(jwksUri));
@@ -49,8 +45,8 @@ function guards(): RequestHandler[] {
         (req, res, next) => {
           const token = req.headers.authorization?.slice(7) ?? '';
           const verify = symmetric
-            ? jwtVerify(token, key as Uint8Array, { issuer, audience, algorithms: [alg] })
-            : jwtVerify(token, key as ReturnType<typeof createRemoteJWKSet>, {
+            ? jwtVerify(token, key, { issuer, audience, algorithms: [alg] })
+            : jwtVerify(token, key, {
                 issuer,
                 audience,
                 algorithms: [alg],
@@ -75,8 +71,8 @@ function guards(): RequestHandler[] {
         expressjwt({
           secret: symmetric
             ? secret
-            : (jwksRsa.expressJwtSecret({ jwksUri, cache: true, rateLimit: true }) as never),
-          algorithms: [alg as 'RS256'],
+            : jwksRsa.expressJwtSecret({ jwksUri, cache: true, rateLimit: true }),
+          algorithms: [alg],
           issuer,
           audience,
         }),
@@ -84,8 +80,7 @@ function guards(): RequestHandler[] {
     case 'eip':
     case 'eip-no-audit':
     case 'eip-no-cache': {
-      const audit: AuditSink =
-        variant === 'eip-no-audit' ? { log: () => undefined } : winstonToFile();
+      const audit = variant === 'eip-no-audit' ? { log: () => void 0 } : winstonToFile();
       const keys = symmetric ? { secret } : { jwksUri };
       return [
         authenticate({
@@ -93,7 +88,7 @@ function guards(): RequestHandler[] {
           audience,
           ...keys,
           audit,
-          ...(variant === 'eip-no-cache' ? { tokenCache: false as const } : {}),
+          ...(variant === 'eip-no-cache' ? { tokenCache: false } : {}),
         }),
         requireUser(),
       ];
@@ -102,10 +97,8 @@ function guards(): RequestHandler[] {
       throw new Error(`unknown variant ${variant}`);
   }
 }
-
 const app = express();
 if (variant === 'fetch' || variant === 'eip-passthrough') {
-  // The passthrough path against a plain fetch of the same upstream, body streamed through.
   const upstream = env('BENCH_UPSTREAM');
   const passthrough =
     variant === 'eip-passthrough'
@@ -113,13 +106,13 @@ if (variant === 'fetch' || variant === 'eip-passthrough') {
           upstreams: { data: { origin: upstream, audience } },
           audit: winstonToFile(),
         })
-      : undefined;
-  if (passthrough !== undefined) {
+      : void 0;
+  if (passthrough !== void 0) {
     app.use(authenticate({ issuer, audience, jwksUri, audit: winstonToFile() }), requireUser());
   }
   app.get('/data', (_req, res, next) => {
     const call =
-      passthrough === undefined ? fetch(`${upstream}/data`) : passthrough.fetch(`${upstream}/data`);
+      passthrough === void 0 ? fetch(`${upstream}/data`) : passthrough.fetch(`${upstream}/data`);
     call
       .then(async (response) => {
         res
@@ -138,12 +131,11 @@ if (variant === 'fetch' || variant === 'eip-passthrough') {
   app.get('/data', ...guards(), (_req, res) => res.json({ ok: true }));
 }
 app.use(identityErrorHandler());
-
 const server = app.listen(0, '127.0.0.1', () => {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
-  process.stdout.write(`READY ${port}\n`);
+  process.stdout.write(`READY ${port}
+`);
 });
-server.keepAliveTimeout = 60_000;
-// Exit normally on a signal, so that profilers (--cpu-prof) can write their output.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(0));
+server.keepAliveTimeout = 6e4;
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(0));
