@@ -67,16 +67,36 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
   const seen = new LRUCache<string, true>({ max: 64 });
   const unknownKidBudget = fixedWindowBudget(options.requestsPerMinute, 60_000, options.now);
   const converted = new WeakMap<object, ResolvedKey>();
+  // Concurrent requests for one kid share one lookup: a cold start with fifty requests in
+  // flight costs one fetch and one unit of the budget, not fifty.
+  const inflight = new Map<string, Promise<SigningKey>>();
+  function inRecentDocument(kid: string | undefined): boolean {
+    return (
+      recent !== undefined &&
+      options.now() - recent.at < options.cacheMaxAgeMs / 2 &&
+      recent.keys.some((key) => key.kid === kid)
+    );
+  }
 
-  async function lookup(kid: string | undefined): Promise<SigningKey> {
+  function lookup(kid: string | undefined): Promise<SigningKey> {
     const cacheKey = kid ?? '';
-    if (!seen.has(cacheKey) && !unknownKidBudget.take()) {
-      throw new IdentityError(
-        'identity_provider_unavailable',
-        'The token was signed with a key this server has not seen, and it cannot look the key up right now; retry shortly.',
-        { details: { reason: 'jwks_refetch_limited', kid: kid ?? null } },
+    const pending = inflight.get(cacheKey);
+    if (pending !== undefined) return pending;
+    if (!seen.has(cacheKey) && !inRecentDocument(kid) && !unknownKidBudget.take()) {
+      return Promise.reject(
+        new IdentityError(
+          'identity_provider_unavailable',
+          'The token was signed with a key this server has not seen, and it cannot look the key up right now; retry shortly.',
+          { details: { reason: 'jwks_refetch_limited', kid: kid ?? null } },
+        ),
       );
     }
+    const started = fetchKey(kid, cacheKey).finally(() => inflight.delete(cacheKey));
+    inflight.set(cacheKey, started);
+    return started;
+  }
+
+  async function fetchKey(kid: string | undefined, cacheKey: string): Promise<SigningKey> {
     try {
       const key = await client.getSigningKey(kid);
       seen.set(cacheKey, true);

@@ -49,6 +49,16 @@ describe('keys from a JWKS endpoint', () => {
     expect(idp.jwksRequests).toBe(1);
   });
 
+  test('a cold start with many concurrent requests costs one fetch and refuses none', async () => {
+    const agent = await serve(app({ jwksRequestsPerMinute: 2 }));
+    const token = await idp.sign();
+    const results = await Promise.all(
+      Array.from({ length: 40 }, () => agent.get('/me').set('Authorization', `Bearer ${token}`)),
+    );
+    expect(results.map((res) => res.status)).toEqual(Array(40).fill(200));
+    expect(idp.jwksRequests).toBe(1);
+  });
+
   test('a rotated-in key works at once, without a restart', async () => {
     const agent = await serve(app());
     expect((await agent.get('/me').set('Authorization', `Bearer ${await idp.sign()}`)).status).toBe(
