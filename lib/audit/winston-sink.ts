@@ -1,3 +1,4 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
 import winston from 'winston';
 import type { AuditSink } from './audit-sink.js';
 
@@ -12,7 +13,19 @@ export interface WinstonAuditSinkOptions {
   transports?: Transport[];
   /** A logger of your own; its format and transports are used as they are. */
   logger?: winston.Logger;
+  /**
+   * Default: 10000. Events accepted but not yet written, at most. winston buffers without limit
+   * when its transports fall behind; past this, an event is refused (and reported by the audit
+   * policy) rather than held in memory.
+   */
+  maxQueuedEvents?: number;
 }
+
+// For the file stream's backlog, which is counted in bytes.
+const AVERAGE_EVENT_BYTES = 600;
+
+/** Default: 10000 events waiting for winston's transports. */
+export const DEFAULT_MAX_QUEUED_AUDIT_EVENTS = 10_000;
 
 /** An audit sink on winston, with whether its transports are currently failing. */
 export interface WinstonAuditSink extends AuditSink {
@@ -36,12 +49,20 @@ export interface WinstonAuditSink extends AuditSink {
  * ```
  */
 export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): WinstonAuditSink {
-  const logger = options.logger ?? createLogger(options);
+  const file =
+    options.logger === undefined && options.filename !== undefined
+      ? createWriteStream(options.filename, { flags: 'a' })
+      : undefined;
+  const logger = options.logger ?? createLogger(options, file);
+  const maxQueued = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_AUDIT_EVENTS;
   let failure: Error | undefined;
   const currentFailure = (): Error | undefined => failure;
-  logger.on('error', (error: unknown) => {
+  const fail = (error: unknown): void => {
     failure = error instanceof Error ? error : new Error('audit transport failed');
-  });
+  };
+  logger.on('error', fail);
+  // The Stream transport does not pass its stream's errors on: listen to the file itself.
+  file?.on('error', fail);
   for (const transport of logger.transports) {
     transport.on('logged', () => {
       failure = undefined;
@@ -53,6 +74,13 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       return failure;
     },
     log(event) {
+      const queued =
+        logger.writableLength +
+        logger.readableLength +
+        (file?.writableLength ?? 0) / AVERAGE_EVENT_BYTES;
+      if (queued >= maxQueued) {
+        throw new Error(`audit sink overloaded: ${queued} events are waiting to be written`);
+      }
       // Always handed to winston, so a recovered transport can log again and clear the failure;
       // while a failure stands (or happens during this write), the event is also reported.
       logger.log({ level: 'info', message: 'audit', ...event });
@@ -62,15 +90,19 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
   };
 }
 
-function createLogger(options: WinstonAuditSinkOptions): winston.Logger {
+function createLogger(
+  options: WinstonAuditSinkOptions,
+  file: WriteStream | undefined,
+): winston.Logger {
   const transports: (
     | Transport
-    | winston.transports.FileTransportInstance
+    | winston.transports.StreamTransportInstance
     | winston.transports.ConsoleTransportInstance
   )[] = [...(options.transports ?? [])];
-  if (options.filename !== undefined) {
-    transports.push(new winston.transports.File({ filename: options.filename }));
-  }
+  // A Stream transport over an append-mode file stream rather than winston's File transport:
+  // the File transport writes one event per drain cycle and falls behind a busy server (its
+  // queue then grows without bound); the file stream batches whatever is waiting into one write.
+  if (file !== undefined) transports.push(new winston.transports.Stream({ stream: file }));
   if (options.console ?? transports.length === 0) {
     transports.push(new winston.transports.Console());
   }

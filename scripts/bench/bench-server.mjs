@@ -10,13 +10,14 @@ import { expressjwt } from 'express-jwt';
 import { auth } from 'express-oauth2-jwt-bearer';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import jwksRsa from 'jwks-rsa';
-import {
+// The built package by default; the smoke run (inside the test suite) points at the sources.
+const {
   authenticate,
   createPassthrough,
   createWinstonAuditSink,
   identityErrorHandler,
   requireUser,
-} from '../../dist/index.js';
+} = await import(process.env.BENCH_PACKAGE ?? '../../dist/index.js');
 const variant = process.argv[2] ?? 'bare';
 const env = (name) => {
   const value = process.env[name];

@@ -54,12 +54,19 @@ function withCore(core: number, command: string, commandArgs: string[]): [string
 }
 
 async function startServer(variant: string, env: Record<string, string>): Promise<Server> {
+  // The smoke run measures nothing, so it runs the sources through tsx and needs no build.
+  const source = smoke ? ['--import', 'tsx'] : [];
   const [command, commandArgs] = withCore(0, process.execPath, [
+    ...source,
     join(here, 'bench-server.mjs'),
     variant,
   ]);
   const child = spawn(command, commandArgs, {
-    env: { ...process.env, ...env },
+    env: {
+      ...process.env,
+      ...env,
+      ...(smoke ? { BENCH_PACKAGE: join(here, '..', '..', 'lib', 'index.ts') } : {}),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -60,7 +60,37 @@ class FlakyTransport extends Transport {
   }
 }
 
+/** A transport that accepts writes and never finishes them: a hung log shipper. */
+class StuckTransport extends Transport {
+  static create(): winston.transport {
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+    return new StuckTransport();
+  }
+  override log(): void {
+    // never calls back
+  }
+}
+
 describe('winston sink (the default)', () => {
+  test('a transport that falls behind is not buffered without bound: overflow is refused and reported', () => {
+    const sink = createWinstonAuditSink({
+      transports: [StuckTransport.create()],
+      maxQueuedEvents: 20,
+    });
+    const event = { action: 'authorize' } as unknown as AuditEvent;
+    let refused = 0;
+    for (let i = 0; i < 100; i++) {
+      try {
+        sink.log(event);
+      } catch (error) {
+        refused += 1;
+        expect((error as Error).message).toMatch(/audit sink overloaded/);
+      }
+    }
+    expect(refused).toBeGreaterThanOrEqual(60);
+    expect(sink.logger.writableLength + sink.logger.readableLength).toBeLessThanOrEqual(40);
+  });
+
   test('fail-closed refuses while the transport fails, and recovers when it logs again', async () => {
     const transport = FlakyTransport.create();
     const sink = createWinstonAuditSink({ transports: [transport] });

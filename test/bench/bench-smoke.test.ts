@@ -7,12 +7,16 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 test('the benchmark runs a short smoke round and reports a table with ratios', () => {
-  const output = execFileSync(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'bench', 'run.ts'), '--smoke'], {
-    cwd: root,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 90_000,
-  });
+  const output = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'scripts', 'bench', 'run.ts'), '--smoke'],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 90_000,
+    },
+  );
   const rows = output.split('\n').filter((line) => line.startsWith('| HS256'));
   expect(rows.map((row) => row.split('|')[2]?.trim())).toEqual(['bare', 'eip', 'bare', 'eip']);
   for (const row of rows) {

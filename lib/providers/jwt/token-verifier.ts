@@ -2,6 +2,7 @@ import {
   decodeJwt,
   decodeProtectedHeader,
   jwtVerify,
+  type CryptoKey,
   type JWTPayload,
   type ProtectedHeaderParameters,
 } from 'jose';
@@ -82,7 +83,9 @@ export function createTokenVerifier<Issuer extends TrustedIssuer>(options: {
     const nowSec = Math.floor(options.now() / 1000);
     let result;
     try {
-      result = await jwtVerify(token, resolved.key, {
+      const key =
+        resolved.key instanceof Uint8Array ? await hmacKey(resolved.key, header.alg) : resolved.key;
+      result = await jwtVerify(token, key, {
         algorithms: [...resolved.algorithms],
         issuer: issuer.issuer,
         audience: [...issuer.audience],
@@ -223,4 +226,28 @@ function algorithmRefused(alg: unknown, allowed: readonly string[]): IdentityErr
     `The token's signing algorithm is not accepted here (allowed: ${allowed.join(', ')}).`,
     { details: { alg: typeof alg === 'string' ? alg.slice(0, 32) : null } },
   );
+}
+
+// jose imports a raw HMAC secret into a CryptoKey on every verification (and a secret KeyObject
+// the same way); importing once per secret and algorithm removes that cost from every request.
+const hmacKeys = new WeakMap<Uint8Array, Map<string, Promise<CryptoKey>>>();
+
+function hmacKey(secret: Uint8Array, alg: string): Promise<CryptoKey> {
+  let byAlg = hmacKeys.get(secret);
+  if (byAlg === undefined) {
+    byAlg = new Map();
+    hmacKeys.set(secret, byAlg);
+  }
+  let key = byAlg.get(alg);
+  if (key === undefined) {
+    key = crypto.subtle.importKey(
+      'raw',
+      secret,
+      { name: 'HMAC', hash: `SHA-${alg.slice(2)}` },
+      false,
+      ['verify'],
+    );
+    byAlg.set(alg, key);
+  }
+  return key;
 }
