@@ -185,7 +185,9 @@ function printAudit(events: readonly AuditEvent[]): void {
   for (const event of events) {
     const who = (event.user ?? '(nobody)').padEnd(22);
     const what =
-      `${event.action} ${event.resource.replace(/^(\w+) https?:\/\/[^/]+/, '$1 ')}`.padEnd(52);
+      `${event.action} ${event.resource.replace(/^(\w+) https?:\/\/[^/]+(?=\/)/, '$1 ')}`.padEnd(
+        52,
+      );
     const records = event.records_returned === null ? '' : ` records=${event.records_returned}`;
     console.log(`  ${who} ${what} ${event.outcome.padEnd(7)} ${event.reason}${records}`);
   }
