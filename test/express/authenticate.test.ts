@@ -8,24 +8,14 @@ import {
 } from '../../lib/index.js';
 import { credentialOf } from '../../lib/core/identity.js';
 import { buildApp } from '../helpers/app.js';
-import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
-import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../helpers/test-issuer.js';
+import { EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
+import { createTestIssuer, TEST_AUDIENCE, useTestIssuer } from '../helpers/test-issuer.js';
 
 // The identity authenticate() yields and its request scope, several issuers, and how it composes
 // with other middleware. Where the credential may come from is in credential-sources.test.ts.
 
-let idp: TestIssuer;
-let other: TestIssuer;
-
-beforeAll(async () => {
-  idp = await createTestIssuer();
-  other = await createTestIssuer({ alg: 'ES256' });
-});
-afterAll(async () => {
-  await closeServers();
-  await idp.close();
-  await other.close();
-});
+const idp = useTestIssuer();
+const other = useTestIssuer({ alg: 'ES256' });
 
 describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
   const options = () => ({ issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri });

@@ -1,20 +1,12 @@
 import { createMemoryAuditSink } from '../../lib/index.js';
 import { buildApp } from '../helpers/app.js';
-import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
-import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../helpers/test-issuer.js';
+import { EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
+import { TEST_AUDIENCE, useTestIssuer } from '../helpers/test-issuer.js';
 
 // Where authenticate() accepts a credential from, what it refuses instead (tokens in URLs or
 // bodies, duplicate or malformed headers, API keys), and the request ids it records.
 
-let idp: TestIssuer;
-
-beforeAll(async () => {
-  idp = await createTestIssuer();
-});
-afterAll(async () => {
-  await closeServers();
-  await idp.close();
-});
+const idp = useTestIssuer();
 
 describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
   const options = () => ({ issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri });

@@ -6,22 +6,10 @@ import {
   type RequireUserOptions,
 } from '../../lib/index.js';
 import { buildApp } from '../helpers/app.js';
-import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
-import {
-  createTestIssuer,
-  TEST_AUDIENCE,
-  type Claims,
-  type TestIssuer,
-} from '../helpers/test-issuer.js';
+import { EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
+import { TEST_AUDIENCE, type Claims, useTestIssuer } from '../helpers/test-issuer.js';
 
-let idp: TestIssuer;
-beforeAll(async () => {
-  idp = await createTestIssuer();
-});
-afterAll(async () => {
-  await closeServers();
-  await idp.close();
-});
+const idp = useTestIssuer();
 
 const mapping = {
   claim_mapping: { groups: 'roles', department: 'user_department' },

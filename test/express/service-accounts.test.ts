@@ -25,23 +25,10 @@ import {
   withoutClaim,
 } from '../fixtures/provider-claims.js';
 import { buildApp } from '../helpers/app.js';
-import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
-import {
-  createTestIssuer,
-  TEST_AUDIENCE,
-  type Claims,
-  type TestIssuer,
-} from '../helpers/test-issuer.js';
+import { EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
+import { TEST_AUDIENCE, type Claims, useTestIssuer } from '../helpers/test-issuer.js';
 
-let idp: TestIssuer;
-
-beforeAll(async () => {
-  idp = await createTestIssuer();
-});
-afterAll(async () => {
-  await closeServers();
-  await idp.close();
-});
+const idp = useTestIssuer();
 
 // The test issuer's defaults describe a person (alice); an application's token has none of it.
 const NO_PERSON: Claims = {
