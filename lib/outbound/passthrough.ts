@@ -60,6 +60,7 @@ export interface Passthrough {
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * The passthrough client: the AI's data calls carry the signed-in user's credential, so the data
@@ -117,10 +118,12 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
       error?: IdentityError;
       status?: number;
       report?: BodyReport;
+      intent?: boolean;
     }): Promise<void> | undefined => {
-      // One event per call, even when a fail-closed write fails and the failure comes back here.
+      // One event per call (plus a fail-closed write's intent), even when a fail-closed write
+      // fails and the failure comes back here.
       if (audited) return undefined;
-      audited = true;
+      if (fields.intent !== true) audited = true;
       const upstreamStatus = fields.status;
       const outcome =
         fields.error !== undefined
@@ -140,9 +143,11 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
           outcome,
           reason:
             fields.error?.code ??
-            (upstreamStatus !== undefined && upstreamStatus >= 400
-              ? `upstream_${upstreamStatus}`
-              : 'ok'),
+            (fields.intent === true
+              ? 'intent'
+              : upstreamStatus !== undefined && upstreamStatus >= 400
+                ? `upstream_${upstreamStatus}`
+                : 'ok'),
           status: fields.error?.status ?? null,
           method,
           // A refused destination is recorded by origin only: its path is attacker-chosen text.
@@ -202,6 +207,11 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
           for (const name of [...headers.keys()]) {
             if (name.startsWith('content-')) headers.delete(name);
           }
+        }
+        if (hop === 0 && trail.policy === 'fail-closed' && !SAFE_METHODS.has(method)) {
+          // A write changes data before its response (and so its event) exists: under
+          // fail-closed, an intent event must be written first, or the write is not sent.
+          await audit({ intent: true });
         }
         const response = await fetchFn(url, {
           method,

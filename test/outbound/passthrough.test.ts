@@ -421,6 +421,34 @@ describe('audit failure policy', () => {
   });
 });
 
+describe('fail-closed writes', () => {
+  test('a write is not sent when its intent cannot be audited; with a healthy sink, intent then result', async () => {
+    const failing = client({
+      audit: { log: () => Promise.reject(new Error('audit store down')) },
+      auditFailurePolicy: 'fail-closed',
+      onAuditFailure: () => undefined,
+    });
+    await expect(
+      failing.forIdentity(userIdentity())(`${df.origin}/api/v2/db/_table/orders`, {
+        method: 'POST',
+        body: '{}',
+      }),
+    ).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect(df.received).toHaveLength(0);
+    const healthy = client({ auditFailurePolicy: 'fail-closed' });
+    const res = await healthy.forIdentity(userIdentity())(`${df.origin}/api/v2/db/_table/orders`, {
+      method: 'POST',
+      body: '{}',
+    });
+    await res.text();
+    expect(df.received).toHaveLength(1);
+    expect(audit.events.map((event) => [event.reason, event.upstream_status])).toEqual([
+      ['intent', null],
+      ['ok', 200],
+    ]);
+  });
+});
+
 describe('createPassthrough options', () => {
   test.each([
     [{ upstreams: {} }, /at least one upstream/],
