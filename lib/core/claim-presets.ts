@@ -70,6 +70,8 @@ export const CLAIM_PRESETS = {
   },
 } as const satisfies Record<string, FieldPaths>;
 
+/** The name of a claim preset: `generic`, `entra`, `okta`, `auth0` or `keycloak`. */
 export type ClaimPresetName = keyof typeof CLAIM_PRESETS;
 
+/** Every {@link ClaimPresetName}, for validation and documentation. */
 export const CLAIM_PRESET_NAMES = Object.freeze(Object.keys(CLAIM_PRESETS) as ClaimPresetName[]);

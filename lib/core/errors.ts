@@ -57,6 +57,7 @@ export type IdentityErrorCode = keyof typeof ERROR_TABLE;
 /** Every {@link IdentityErrorCode}, for documentation and exhaustive tests. */
 export const IDENTITY_ERROR_CODES = Object.freeze(Object.keys(ERROR_TABLE) as IdentityErrorCode[]);
 
+/** What an {@link IdentityError} carries besides its code and message. */
 export interface IdentityErrorOptions {
   /** The underlying error, kept for logs and audit events; never sent to the client. */
   cause?: unknown;

@@ -22,6 +22,7 @@ export const mappingSchema = z.strictObject({
     .optional(),
 });
 
+/** `{ claim_mapping, role_mapping }` as a gateway configures it (see {@link mappingSchema}). */
 export type MappingConfig = z.input<typeof mappingSchema>;
 
 export const presetSchema = z.enum(CLAIM_PRESET_NAMES as [ClaimPresetName, ...ClaimPresetName[]]);

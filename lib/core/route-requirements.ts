@@ -35,6 +35,7 @@ export const requirementsShape = {
 };
 
 export const requirementsSchema = z.strictObject(requirementsShape);
+/** What a route asks of the identity: service-account policy, scopes, roles, groups, a predicate. */
 export type RouteRequirements = z.input<typeof requirementsSchema>;
 type ParsedRequirements = z.output<typeof requirementsSchema>;
 type NameRequirement = z.output<typeof nameRequirement>;

@@ -108,6 +108,7 @@ export const DEFAULT_SERVICE_ACCOUNT_RULES: readonly ServiceAccountRule[] = Obje
   Object.values(SERVICE_ACCOUNT_RULES),
 );
 
+/** The shared accounts an organisation knows by name or pattern (see {@link denyListRule}). */
 export interface DenyListOptions {
   /** Exact subjects, usernames or emails of shared accounts (compared case-insensitively). */
   subjects?: readonly string[];

@@ -18,6 +18,7 @@ export const SUPPORTED_ALGORITHMS = [
   'Ed25519',
 ] as const;
 
+/** One of the {@link SUPPORTED_ALGORITHMS}. */
 export type JwsAlgorithm = (typeof SUPPORTED_ALGORITHMS)[number];
 
 // RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.

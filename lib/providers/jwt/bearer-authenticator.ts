@@ -52,7 +52,10 @@ const serviceAccountsSchema = z.strictObject({
   denySubjects: z.array(z.string().min(1)).optional(),
   /** Wildcard strings (`svc-*`) or RegExps matched against the same fields. */
   denyPatterns: z.array(z.union([z.string().min(1), z.instanceof(RegExp)])).optional(),
-  /** Built-in rules to switch off, by name (see `SERVICE_ACCOUNT_RULES`). */
+  /**
+   * Built-in rules to switch off, by name (see `SERVICE_ACCOUNT_RULES`). **Warning:** tokens
+   * of that shape are then treated as people, and reach AI routes as such.
+   */
   disableRules: z.array(z.enum(ruleNames as [string, ...string[]])).optional(),
   /** Extra rules of your own, tried after the built-in ones. */
   rules: z
@@ -74,9 +77,15 @@ export const authenticatorShape = {
   ...z.strictObject(issuerShape).partial().shape,
   /** Several trusted issuers, each with its own keys and rules. */
   issuers: z.array(issuerSchema).min(1).optional(),
-  /** Default: true. When false, a request without any credential passes with no identity. */
+  /**
+   * Default: true. When false, a request without any credential passes with no identity.
+   * **Warning:** routes then need `requireUser()` (or their own check) to refuse anonymous
+   * callers; `authenticate()` alone no longer does.
+   */
   credentialsRequired: z.boolean().optional(),
+  /** Headers that mark an API key. Default: `x-api-key`, `api-key`, `apikey`, `x-dreamfactory-api-key`. */
   apiKeyHeaders: z.array(z.string().min(1)).optional(),
+  /** Default: 16384. Larger bearer tokens are refused before any parsing. */
   maxTokenBytes: z.number().int().min(1_024).max(65_536).optional(),
   serviceAccounts: serviceAccountsSchema.optional(),
   /**
@@ -100,6 +109,7 @@ export const authenticatorShape = {
 };
 
 export const authenticatorSchema = z.strictObject(authenticatorShape);
+/** Options of the bearer authenticator: one issuer at the top level, or `issuers`. */
 export type AuthenticatorOptions = z.input<typeof authenticatorSchema>;
 
 /** A request as the authenticator sees it. */
@@ -107,6 +117,7 @@ export interface AuthenticationRequest extends CredentialCarriers {
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
 }
 
+/** Bearer authentication without a web framework: what `authenticate()` is built on. */
 export interface BearerAuthenticator {
   /** The identity of the request, or undefined when it carries no credential and none is required. */
   authenticate(request: AuthenticationRequest): Promise<Identity | undefined>;

@@ -50,9 +50,11 @@ export const issuerShape = {
   jwksUri: secureUrl.optional(),
   /** Narrows the algorithms further than the key type does. */
   algorithms: z.array(z.enum(SUPPORTED_ALGORITHMS)).min(1).optional(),
+  /** Default: 30. Seconds of clock skew allowed on `exp`, `nbf` and `iat` (at most 300). */
   clockToleranceSec: seconds.max(300).optional(),
   /** Refuse tokens whose `iat` is older than this (and tokens without `iat`). */
   maxTokenAgeSec: seconds.min(1).optional(),
+  /** Default: 86400 (24 hours). A token whose `exp` is further ahead is refused. */
   maxTokenLifetimeSec: seconds.min(60).optional(),
   /** Claims that must be present, beyond `exp` (always required). */
   requiredClaims: z.array(z.string().min(1)).optional(),
@@ -60,15 +62,24 @@ export const issuerShape = {
   requireAccessTokenType: z.boolean().optional(),
   /** The claim that names the user, like a gateway's `DF_JWT_USER_CLAIM`; must be present. */
   userClaim: z.string().min(1).optional(),
+  /** Default: `generic`. The claim shapes of the identity provider. */
   preset: presetSchema.optional(),
+  /** `{ claim_mapping, role_mapping }`, the gateway shape; overrides the preset per field. */
   mapping: mappingSchema.optional(),
   /** Called when the token announces a groups overage (Entra ID): return the user's groups. */
   resolveGroups: z
     .custom<(claims: Claims) => Promise<readonly string[]>>((value) => typeof value === 'function')
     .optional(),
+  /** Default: 600000 (10 minutes) before a cached JWKS key is fetched again. */
   jwksCacheMaxAgeMs: z.number().int().min(1_000).optional(),
+  /**
+   * Default: 900000 (15 minutes) of serving cached keys while the JWKS endpoint is down.
+   * **Trade-off:** a key the provider withdrew during an outage keeps verifying this long.
+   */
   jwksStaleIfErrorMs: z.number().int().nonnegative().optional(),
+  /** Default: 10 fetches a minute for `kid`s never seen before. */
   jwksRequestsPerMinute: z.number().int().min(1).max(600).optional(),
+  /** Default: 5000 (5 seconds) for one JWKS fetch. */
   jwksTimeoutMs: z.number().int().min(100).max(60_000).optional(),
 };
 
@@ -88,5 +99,6 @@ export const issuerSchema = z.strictObject(issuerShape).superRefine((value, cont
   }
 });
 
+/** What an application passes for one trusted issuer. */
 export type IssuerOptions = z.input<typeof issuerSchema>;
 export type ParsedIssuerOptions = z.output<typeof issuerSchema>;
