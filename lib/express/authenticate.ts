@@ -149,7 +149,10 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
     const proceed = (): void => {
       // The client may have gone while the token was being verified: nothing to serve, and
       // a scope opened now would never see its 'close' event.
-      if (res.closed) return;
+      if (res.closed) {
+        flushPendingAuthentication(state);
+        return;
+      }
       const scope = {
         identity,
         requestId: state.requestId ?? '',
