@@ -108,7 +108,7 @@ function createLogger(
   }
   return winston.createLogger({
     level: 'info',
-    format: winston.format.json(),
+    format: auditLine(),
     // winston's typings declare its built-in transports apart from the TransportStream class
     // they extend at run time; the instances are the real thing.
     // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
@@ -116,3 +116,16 @@ function createLogger(
     exitOnError: false,
   });
 }
+
+// winston reads the serialized line from this symbol (triple-beam's MESSAGE).
+const MESSAGE = Symbol.for('message');
+
+/**
+ * One JSON line per event with plain `JSON.stringify`, in the event's own field order. winston's
+ * `format.json()` sorts keys and guards against cycles, at three to four times the cost; audit
+ * events need neither, since they are built as plain, bounded, acyclic data.
+ */
+const auditLine = winston.format((info) => {
+  (info as unknown as Record<symbol, string>)[MESSAGE] = JSON.stringify(info);
+  return info;
+});
