@@ -1,14 +1,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import type { AuditSink } from '../audit/audit-sink.js';
-import {
-  createAuditTrail,
-  type AuditFailureHandler,
-  type AuditFailurePolicy,
-} from '../audit/auditor.js';
-import { createWinstonAuditSink } from '../audit/winston-sink.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
+import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { endRequestScope, runInRequestScope } from '../core/request-context.js';
 import { requestIdFrom } from '../core/request-id.js';
@@ -22,31 +17,13 @@ import { requestState, type RequestState } from './request-state.js';
 
 const authenticateSchema = z.strictObject({
   ...authenticatorShape,
-  /** Where audit events go. Default: winston, JSON lines on standard output. */
-  audit: z
-    .custom<AuditSink>(
-      (value) =>
-        typeof value === 'object' &&
-        value !== null &&
-        typeof (value as AuditSink).log === 'function',
-      { message: 'must be an audit sink: an object with a log(event) method' },
-    )
-    .optional(),
-  /** Called when the audit sink fails. Default: the event and the error on standard error. */
-  onAuditFailure: z.custom<AuditFailureHandler>((value) => typeof value === 'function').optional(),
-  /**
-   * Default: `fail-open` (a sink failure is reported and the request goes on). `fail-closed`
-   * waits for the sink and refuses with 503 `audit_unavailable` when it fails.
-   */
-  auditFailurePolicy: z
-    .enum(['fail-open', 'fail-closed'] satisfies AuditFailurePolicy[])
-    .optional(),
+  ...auditOptionsShape,
   /** The agent acting for the user, recorded as `source`. Default: `ai-assistant`. */
   source: z.string().min(1).max(100).optional(),
   /** The `realm` of the WWW-Authenticate challenge. Default: none. */
   realm: z.string().min(1).max(100).optional(),
   /** Generates request ids when the caller sends none. Default: `crypto.randomUUID`. */
-  generateRequestId: z.custom<() => string>((value) => typeof value === 'function').optional(),
+  generateRequestId: functionOption<() => string>().optional(),
 });
 
 /** Options of {@link authenticate}. */
@@ -78,11 +55,7 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   const { audit, onAuditFailure, auditFailurePolicy, source, realm, generateRequestId, ...core } =
     parsed;
   const authenticator = createBearerAuthenticator(core);
-  const trail = createAuditTrail(
-    audit ?? createWinstonAuditSink(),
-    auditFailurePolicy,
-    onAuditFailure,
-  );
+  const trail = auditTrailFrom({ audit, auditFailurePolicy, onAuditFailure });
   const now = core.now ?? Date.now;
   // Identities this middleware produced. A second authenticate() with other settings (another
   // audience on an admin router, say) must decide again rather than trust the first one.

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { IdentityError } from '../core/errors.js';
+import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { requirementRefusal, requirementsShape } from '../core/route-requirements.js';
 import { apiKeyRefused } from '../providers/jwt/bearer-token.js';
@@ -12,7 +13,7 @@ const requireUserSchema = z.strictObject({
   /** The agent this route serves, recorded as the audit `source`. Default: authenticate's. */
   source: z.string().min(1).max(100).optional(),
   /** Injectable clock for audit timestamps. Default: `Date.now`. */
-  now: z.custom<() => number>((value) => typeof value === 'function').optional(),
+  now: functionOption<() => number>().optional(),
 });
 
 /** Options of {@link requireUser}. */

@@ -1,16 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { buildAuditEvent } from '../audit/audit-event.js';
-import type { AuditSink } from '../audit/audit-sink.js';
-import {
-  createAuditTrail,
-  recordAuditEvent,
-  type AuditFailureHandler,
-  type AuditFailurePolicy,
-} from '../audit/auditor.js';
-import { createWinstonAuditSink } from '../audit/winston-sink.js';
+import { recordAuditEvent } from '../audit/auditor.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
+import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { getCurrentIdentity, getCurrentScope } from '../core/request-context.js';
 import { forwardStrategy } from './credential-strategy.js';
@@ -21,20 +16,11 @@ import { compileUpstream, upstreamSchema, type Upstream } from './upstreams.js';
 const passthroughSchema = z.strictObject({
   /** The data APIs the AI may call on the user's behalf, by name. Nothing else is reachable. */
   upstreams: z.record(z.string().min(1), upstreamSchema),
-  /** Where audit events of forwarded calls go. Default: winston, JSON lines on stdout. */
-  audit: z
-    .custom<AuditSink>((value) => typeof value === 'object' && value !== null && 'log' in value, {
-      message: 'must be an audit sink: an object with a log(event) method',
-    })
-    .optional(),
-  auditFailurePolicy: z
-    .enum(['fail-open', 'fail-closed'] satisfies AuditFailurePolicy[])
-    .optional(),
-  onAuditFailure: z.custom<AuditFailureHandler>((value) => typeof value === 'function').optional(),
+  ...auditOptionsShape,
   /** The agent recorded as `source`. Default: the request's (authenticate's `source`). */
   source: z.string().min(1).max(100).optional(),
-  fetch: z.custom<typeof globalThis.fetch>((value) => typeof value === 'function').optional(),
-  now: z.custom<() => number>((value) => typeof value === 'function').optional(),
+  fetch: functionOption<typeof globalThis.fetch>().optional(),
+  now: functionOption<() => number>().optional(),
 });
 
 export type PassthroughOptions = z.input<typeof passthroughSchema>;
@@ -94,11 +80,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
     }
     byOrigin.set(upstream.origin, upstream);
   }
-  const trail = createAuditTrail(
-    parsed.audit ?? createWinstonAuditSink(),
-    parsed.auditFailurePolicy,
-    parsed.onAuditFailure,
-  );
+  const trail = auditTrailFrom(parsed);
   const fetchFn = parsed.fetch ?? globalThis.fetch;
   const now = parsed.now ?? Date.now;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { objectWithMethods } from '../core/option-schemas.js';
 import { secureUrl } from '../providers/jwt/issuer-options.js';
 import type { CredentialStrategy } from './credential-strategy.js';
 
@@ -31,13 +32,10 @@ export const CREDENTIAL_HEADERS = Object.freeze([
   'x-method-override',
 ]);
 
-const strategy = z.custom<CredentialStrategy>(
-  (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as CredentialStrategy).name === 'string' &&
-    typeof (value as CredentialStrategy).credentialFor === 'function',
-  { message: 'must be a credential strategy: { name, credentialFor(identity, upstream) }' },
+const strategy = objectWithMethods<CredentialStrategy>(
+  ['credentialFor'],
+  'must be a credential strategy: { name, credentialFor(identity, upstream) }',
+  ['name'],
 );
 
 /** One data API the AI may call on the user's behalf. */

@@ -32,6 +32,18 @@ afterAll(async () => {
 
 const options = () => ({ issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri });
 
+/** The test app with a fail-closed audit trail on `sink` (failures not printed). */
+function failClosedAgent(sink: AuditSink) {
+  return serve(
+    buildApp(express, {
+      ...options(),
+      audit: sink,
+      auditFailurePolicy: 'fail-closed',
+      onAuditFailure: () => undefined,
+    }),
+  );
+}
+
 /** A winston transport that fails every write, as a full disk or a dead log shipper does. */
 class BrokenTransport extends Transport {
   // winston's typings name the transport class through their own declaration of it.
@@ -94,14 +106,7 @@ describe('winston sink (the default)', () => {
   test('fail-closed refuses while the transport fails, and recovers when it logs again', async () => {
     const transport = FlakyTransport.create();
     const sink = createWinstonAuditSink({ transports: [transport] });
-    const agent = await serve(
-      buildApp(express, {
-        ...options(),
-        audit: sink,
-        auditFailurePolicy: 'fail-closed',
-        onAuditFailure: () => undefined,
-      }),
-    );
+    const agent = await failClosedAgent(sink);
     const token = await idp.sign();
     expectRefusal(await agent.post('/ai/chat').set('Authorization', `Bearer ${token}`), {
       status: 503,
@@ -148,14 +153,7 @@ describe('winston sink (the default)', () => {
 
   test('fail-closed: a broken transport refuses the request with 503 audit_unavailable', async () => {
     const sink = createWinstonAuditSink({ transports: [BrokenTransport.create()] });
-    const agent = await serve(
-      buildApp(express, {
-        ...options(),
-        audit: sink,
-        auditFailurePolicy: 'fail-closed',
-        onAuditFailure: () => undefined,
-      }),
-    );
+    const agent = await failClosedAgent(sink);
     const res = await agent.post('/ai/chat').set('Authorization', `Bearer ${await idp.sign()}`);
     expectRefusal(res, { status: 503, code: 'audit_unavailable' });
   });

@@ -494,8 +494,26 @@ describe('createPassthrough options', () => {
       },
       /listed twice/,
     ],
+    [
+      {
+        upstreams: {
+          a: { origin: 'https://db.example.com', audience: 'x', strategy: { name: 's' } },
+        },
+      },
+      /upstreams.a.strategy" must be a credential strategy/,
+    ],
   ])('%j is refused at startup', (options, message) => {
     expect(() => createPassthrough({ ...options, audit } as never)).toThrow(message);
+  });
+
+  test.each([
+    [{ audit: {} }, /option "audit" must be an audit sink/],
+    [{ audit: { log: 'no' } }, /option "audit" must be an audit sink/],
+    [{ fetch: 'fetch' }, /option "fetch" must be a function/],
+    [{ auditFailurePolicy: 'fail-sometimes' }, /option "auditFailurePolicy"/],
+  ])('%j is refused at startup', (options, message) => {
+    const upstreams = { a: { origin: 'https://db.example.com', audience: 'x' } };
+    expect(() => createPassthrough({ upstreams, ...options } as never)).toThrow(message);
   });
 });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IdentityError } from '../../core/errors.js';
+import { functionOption, objectWithMethods } from '../../core/option-schemas.js';
 import { parseOptions } from '../../core/options.js';
 import type { Identity } from '../../core/identity.js';
 import { createIdentityMapper } from '../../core/identity-mapping.js';
@@ -60,13 +61,10 @@ const serviceAccountsSchema = z.strictObject({
   /** Extra rules of your own, tried after the built-in ones. */
   rules: z
     .array(
-      z.custom<ServiceAccountRule>(
-        (value) =>
-          typeof value === 'object' &&
-          value !== null &&
-          typeof (value as ServiceAccountRule).name === 'string' &&
-          typeof (value as ServiceAccountRule).matches === 'function',
-        { message: 'must be { name, description, matches(input) }' },
+      objectWithMethods<ServiceAccountRule>(
+        ['matches'],
+        'must be { name, description, matches(input) }',
+        ['name'],
       ),
     )
     .optional(),
@@ -103,9 +101,9 @@ export const authenticatorShape = {
     ])
     .optional(),
   /** Injectable clock, in milliseconds since the epoch. Default: `Date.now`. */
-  now: z.custom<() => number>((value) => typeof value === 'function').optional(),
+  now: functionOption<() => number>().optional(),
   /** Injectable fetch for JWKS requests. Default: the global `fetch`. */
-  fetch: z.custom<typeof globalThis.fetch>((value) => typeof value === 'function').optional(),
+  fetch: functionOption<typeof globalThis.fetch>().optional(),
 };
 
 export const authenticatorSchema = z.strictObject(authenticatorShape);

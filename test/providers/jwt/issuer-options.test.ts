@@ -159,6 +159,23 @@ describe('startup validation of authenticate() options', () => {
       { issuer: ISSUER, audience: 'a', jwksUri, serviceAccounts: { disableRules: ['okta'] } },
       /serviceAccounts.disableRules/,
     ],
+    [
+      {
+        issuer: ISSUER,
+        audience: 'a',
+        jwksUri,
+        serviceAccounts: { rules: [{ matches: () => true }] },
+      },
+      /serviceAccounts.rules.0" must be \{ name, description, matches\(input\) \}/,
+    ],
+    [
+      { issuer: ISSUER, audience: 'a', jwksUri, audit: { write() {} } },
+      /option "audit" must be an audit sink/,
+    ],
+    [
+      { issuer: ISSUER, audience: 'a', jwksUri, now: Date.now() },
+      /option "now" must be a function/,
+    ],
   ])('%j is refused', (options, message) => {
     expect(() => authenticate(options as never)).toThrow(message);
     expect(() => authenticate(options as never)).toThrow(TypeError);

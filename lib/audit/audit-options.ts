@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { functionOption, objectWithMethods } from '../core/option-schemas.js';
+import type { AuditSink } from './audit-sink.js';
+import {
+  createAuditTrail,
+  type AuditFailureHandler,
+  type AuditFailurePolicy,
+  type AuditTrail,
+} from './auditor.js';
+import { createWinstonAuditSink } from './winston-sink.js';
+
+/** The audit options shared by `authenticate()` and `createPassthrough()`. */
+export const auditOptionsShape = {
+  /** Where audit events go. Default: winston, JSON lines on standard output. */
+  audit: objectWithMethods<AuditSink>(
+    ['log'],
+    'must be an audit sink: an object with a log(event) method',
+  ).optional(),
+  /** Called when the audit sink fails. Default: the event and the error on standard error. */
+  onAuditFailure: functionOption<AuditFailureHandler>().optional(),
+  /**
+   * Default: `fail-open` (a sink failure is reported and the request goes on). `fail-closed`
+   * waits for the sink and refuses with 503 `audit_unavailable` when it fails.
+   */
+  auditFailurePolicy: z
+    .enum(['fail-open', 'fail-closed'] satisfies AuditFailurePolicy[])
+    .optional(),
+};
+
+/** The audit trail those options describe, with the winston sink as the default. */
+export function auditTrailFrom(options: {
+  audit?: AuditSink | undefined;
+  onAuditFailure?: AuditFailureHandler | undefined;
+  auditFailurePolicy?: AuditFailurePolicy | undefined;
+}): AuditTrail {
+  return createAuditTrail(
+    options.audit ?? createWinstonAuditSink(),
+    options.auditFailurePolicy,
+    options.onAuditFailure,
+  );
+}
