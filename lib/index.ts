@@ -5,6 +5,9 @@ export type { AuthenticateMiddleware, AuthenticateOptions } from './express/auth
 export { requireUser } from './express/require-user.js';
 export type { RequireUserOptions } from './express/require-user.js';
 export { identityErrorHandler } from './express/error-handler.js';
+export { sessionRoutes } from './express/session-routes.js';
+export type { SessionRoutesOptions } from './express/session-routes.js';
+export { jwksRoute } from './express/jwks-route.js';
 export { DEFAULT_AUDIT_SOURCE } from './express/audit-decision.js';
 
 export { IdentityError, isIdentityError, IDENTITY_ERROR_CODES } from './core/errors.js';
@@ -25,6 +28,25 @@ export type {
   DenyListOptions,
 } from './core/service-accounts.js';
 export { checkRequirements } from './core/route-requirements.js';
+export type { PasswordAuthenticator, PasswordCredentials } from './core/password-sign-in.js';
+
+export { createSessionTokens } from './tokens/session-tokens.js';
+export type {
+  SessionTokens,
+  IssuedSession,
+  MintRequest,
+  PublicJwk,
+} from './tokens/session-tokens.js';
+export type { SessionTokensOptions } from './tokens/session-options.js';
+export {
+  DEFAULT_SESSION_TTL_MIN,
+  DEFAULT_REFRESH_TTL_MIN,
+  DEFAULT_MINT_TTL_SEC,
+} from './tokens/session-options.js';
+export { createMemorySessionStore } from './tokens/session-store.js';
+export type { SessionStore } from './tokens/session-store.js';
+export { generateSigningKey, SIGNING_ALGORITHMS } from './tokens/signing-keys.js';
+export type { SigningKeyOptions, SigningAlgorithm } from './tokens/signing-keys.js';
 export type { RouteRequirements } from './core/route-requirements.js';
 
 export {
@@ -50,6 +72,8 @@ export type {
 } from './outbound/passthrough.js';
 export type { UpstreamOptions, Upstream } from './outbound/upstreams.js';
 export { forwardStrategy } from './outbound/credential-strategy.js';
+export { mintStrategy } from './outbound/mint-strategy.js';
+export type { MintStrategyOptions } from './outbound/mint-strategy.js';
 export type { CredentialStrategy } from './outbound/credential-strategy.js';
 export { dreamFactory } from './outbound/dreamfactory.js';
 export type { DreamFactoryClient, DreamFactoryQuery } from './outbound/dreamfactory.js';

@@ -5,6 +5,8 @@
 const ERROR_TABLE = {
   // 400: the request itself is malformed; RFC 6750 §3.1 "invalid_request".
   invalid_request: { status: 400, bearerError: 'invalid_request' },
+  request_too_large: { status: 413, bearerError: undefined },
+  unsupported_media_type: { status: 415, bearerError: undefined },
   multiple_credentials: { status: 400, bearerError: 'invalid_request' },
   token_in_url: { status: 400, bearerError: 'invalid_request' },
   token_in_body: { status: 400, bearerError: 'invalid_request' },
@@ -28,6 +30,13 @@ const ERROR_TABLE = {
   token_lifetime_excessive: { status: 401, bearerError: 'invalid_token' },
   token_claim_missing: { status: 401, bearerError: 'invalid_token' },
   token_claim_invalid: { status: 401, bearerError: 'invalid_token' },
+  token_revoked: { status: 401, bearerError: 'invalid_token' },
+  refresh_token_invalid: { status: 401, bearerError: 'invalid_token' },
+  // 401 at sign-in: one code for a wrong password, an unknown user and a disabled or locked
+  // account, so the response cannot be used to enumerate accounts (the audit event has why).
+  invalid_credentials: { status: 401, bearerError: undefined },
+  // 429: too many failed sign-ins for one account or client, before the directory locks it.
+  too_many_attempts: { status: 429, bearerError: undefined },
   // 403: the caller is known and not allowed here.
   insufficient_scope: { status: 403, bearerError: 'insufficient_scope' },
   service_account_refused: { status: 403, bearerError: undefined },
@@ -45,6 +54,7 @@ const ERROR_TABLE = {
   internal_error: { status: 500, bearerError: undefined },
   identity_provider_unavailable: { status: 503, bearerError: undefined },
   audit_unavailable: { status: 503, bearerError: undefined },
+  session_store_unavailable: { status: 503, bearerError: undefined },
   upstream_unavailable: { status: 502, bearerError: undefined },
   upstream_error: { status: 502, bearerError: undefined },
   upstream_response_too_large: { status: 502, bearerError: undefined },
@@ -65,6 +75,8 @@ export interface IdentityErrorOptions {
   details?: Readonly<Record<string, unknown>>;
   /** For `insufficient_scope`: the scopes the route needs (RFC 6750 §3 `scope` attribute). */
   requiredScopes?: readonly string[];
+  /** For `too_many_attempts`: seconds until a retry may succeed (the `Retry-After` header). */
+  retryAfterSec?: number;
 }
 
 /**
@@ -82,6 +94,7 @@ export class IdentityError extends Error {
   readonly expose: boolean;
   readonly details: Readonly<Record<string, unknown>>;
   readonly requiredScopes: readonly string[];
+  readonly retryAfterSec: number | undefined;
 
   constructor(code: IdentityErrorCode, message: string, options: IdentityErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -90,6 +103,7 @@ export class IdentityError extends Error {
     this.expose = this.status < 500;
     this.details = Object.freeze({ ...options.details });
     this.requiredScopes = Object.freeze([...(options.requiredScopes ?? [])]);
+    this.retryAfterSec = options.retryAfterSec;
   }
 
   /** The RFC 6750 error attribute, or undefined where the RFC says to send none. */
@@ -126,6 +140,9 @@ export class IdentityError extends Error {
     return {
       'Cache-Control': 'no-store',
       ...(challenge === undefined ? {} : { 'WWW-Authenticate': challenge }),
+      ...(this.retryAfterSec === undefined
+        ? {}
+        : { 'Retry-After': String(Math.max(1, Math.ceil(this.retryAfterSec))) }),
     };
   }
 }

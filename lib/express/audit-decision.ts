@@ -21,6 +21,8 @@ export function auditDecision(
     identity: Identity | undefined;
     error?: IdentityError;
     source?: string | undefined;
+    /** Extra facts (the username a failed sign-in tried); never secrets. */
+    details?: Readonly<Record<string, unknown>>;
     now: () => number;
   },
 ): Promise<void> | undefined {
@@ -39,6 +41,7 @@ export function auditDecision(
       source: decision.source ?? state.source ?? DEFAULT_AUDIT_SOURCE,
       identity: decision.identity,
       details: {
+        ...decision.details,
         ...error?.details,
         // The library's own words help the on-call engineer; they never contain the token.
         ...(cause instanceof Error ? { cause: `${cause.name}: ${cause.message}` } : {}),

@@ -26,6 +26,8 @@ export function identityErrorHandler(): ErrorRequestHandler {
     const state = requestState(req);
     const challenge = error.wwwAuthenticate(state.realm);
     if (challenge !== undefined) res.setHeader('WWW-Authenticate', challenge);
+    const retryAfter = error.headers['Retry-After'];
+    if (retryAfter !== undefined) res.setHeader('Retry-After', retryAfter);
     // RFC 6750 §5.3 and common sense: a refusal must not be cached by any intermediary.
     res.setHeader('Cache-Control', 'no-store');
     res.status(error.status).json({

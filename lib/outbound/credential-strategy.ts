@@ -9,6 +9,8 @@ import type { Upstream } from './upstreams.js';
  */
 export interface CredentialStrategy {
   readonly name: string;
+  /** Called once per upstream when the client is created: throw a `TypeError` to refuse it. */
+  check?(upstream: Upstream): void;
   /** `signal` aborts with the call (its timeout, or the caller's cancel). */
   credentialFor(
     identity: Identity,

@@ -150,6 +150,9 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
           ...(upstreamStatus === undefined ? {} : { upstreamStatus }),
           durationMs: now() - started,
           details: {
+            ...(upstream === undefined
+              ? {}
+              : { strategy: upstream.strategy?.name ?? forwardStrategy.name }),
             ...fields.error?.details,
             ...(fields.report === undefined ? {} : { bytes: fields.report.bytes }),
             ...(reportError instanceof Error ? { body_error: reportError.message } : {}),

@@ -98,7 +98,7 @@ export function compileUpstream(name: string, parsed: z.output<typeof upstreamSc
       `option "upstreams.${name}.headers": "${clash}" carries the user's credential and cannot be a static header`,
     );
   }
-  return Object.freeze({
+  const upstream: Upstream = Object.freeze({
     name,
     origin: new URL(parsed.origin).origin,
     audience: parsed.audience,
@@ -110,4 +110,6 @@ export function compileUpstream(name: string, parsed: z.output<typeof upstreamSc
     maxRedirects: parsed.maxRedirects ?? DEFAULT_MAX_REDIRECTS,
     dangerouslySkipAudienceCheck: parsed.dangerouslySkipAudienceCheck ?? false,
   });
+  parsed.strategy?.check?.(upstream);
+  return upstream;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { IdentityError } from '../../core/errors.js';
 import { functionOption, objectWithMethods } from '../../core/option-schemas.js';
 import { parseOptions } from '../../core/options.js';
+import type { Claims } from '../../core/claims.js';
 import type { Identity } from '../../core/identity.js';
 import { createIdentityMapper } from '../../core/identity-mapping.js';
 import {
@@ -26,7 +27,7 @@ import {
   DEFAULT_JWKS_TIMEOUT_MS,
   jwksKeySource,
 } from './jwks-key-source.js';
-import { staticKeySource, type KeySource } from './key-source.js';
+import { localJwksKeySource, staticKeySource, type KeySource } from './key-source.js';
 import { createTokenVerifier, DEFAULT_MAX_TOKEN_BYTES } from './token-verifier.js';
 import {
   createVerifiedTokenCache,
@@ -209,9 +210,35 @@ export function createBearerAuthenticator(
   }
 
   async function verify(token: string): Promise<Identity> {
-    const identity = await identityFromToken(await verifier.verify(token), token, rules);
-    cache?.set(token, identity);
+    const verified = await verifier.verify(token);
+    const { isRevoked } = verified.issuer;
+    if (isRevoked !== undefined && (await revocationCheck(isRevoked, verified.claims))) {
+      throw new IdentityError(
+        'token_revoked',
+        'This session has been signed out or revoked; sign in again.',
+        { details: { claim: 'sid' } },
+      );
+    }
+    const identity = await identityFromToken(verified, token, rules);
+    // A revocable token is checked on every request; caching it would let a signed-out
+    // session keep working for the cache's lifetime.
+    if (isRevoked === undefined) cache?.set(token, identity);
     return identity;
+  }
+}
+
+async function revocationCheck(
+  isRevoked: (claims: Claims) => boolean | Promise<boolean>,
+  claims: Claims,
+): Promise<boolean> {
+  try {
+    return await isRevoked(claims);
+  } catch (cause) {
+    throw new IdentityError(
+      'session_store_unavailable',
+      'Whether this session was signed out cannot be checked right now; retry shortly.',
+      { cause },
+    );
   }
 }
 
@@ -260,6 +287,8 @@ function compileIssuer(
       fetch: fetchFn,
       now,
     });
+  } else if (parsed.jwks !== undefined) {
+    keys = localJwksKeySource(parsed.jwks, parsed.algorithms, `${path}jwks`);
   } else if (parsed.secret !== undefined) {
     keys = staticKeySource({ secret: parsed.secret }, parsed.algorithms, `${path}secret`);
   } else if (parsed.publicKey !== undefined) {
@@ -285,6 +314,8 @@ function compileIssuer(
     }),
     userClaim: parsed.userClaim,
     resolveGroups: parsed.resolveGroups,
+    isRevoked: parsed.isRevoked,
+    providerClaim: parsed.providerClaim,
   });
 }
 

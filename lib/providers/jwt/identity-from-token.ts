@@ -11,6 +11,8 @@ export interface IdentityIssuer extends TrustedIssuer {
   readonly mapper: IdentityMapper;
   readonly userClaim: string | undefined;
   readonly resolveGroups: ((claims: Claims) => Promise<readonly string[]>) | undefined;
+  readonly isRevoked: ((claims: Claims) => boolean | Promise<boolean>) | undefined;
+  readonly providerClaim: string | undefined;
 }
 
 /**
@@ -62,7 +64,7 @@ export async function identityFromToken(
     {
       subject,
       issuer: issuer.issuer,
-      provider: 'jwt',
+      provider: providerOf(claims, issuer.providerClaim),
       kind: rule === undefined ? 'user' : 'service',
       ...(rule === undefined ? {} : { serviceAccountRule: rule.name }),
       username: mapped.username ?? subject,
@@ -85,4 +87,11 @@ export async function identityFromToken(
       ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
     },
   );
+}
+
+// Only an issuer configured with a provider claim (this package's own) may name the sign-in
+// method; for others an `idp` claim means something else (Entra ID puts a guest's home there).
+function providerOf(claims: Claims, providerClaim: string | undefined): string {
+  const value = providerClaim === undefined ? undefined : claims[providerClaim];
+  return typeof value === 'string' && /^[a-z0-9-]{1,32}$/.test(value) ? value : 'jwt';
 }

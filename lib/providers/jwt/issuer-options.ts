@@ -48,6 +48,8 @@ export const issuerShape = {
   publicKey: z.union([z.string().min(1), jwk, keyObject]).optional(),
   /** The issuer's JWKS URL (Entra ID, Okta, Auth0, Keycloak publish one). */
   jwksUri: secureUrl.optional(),
+  /** A JSON Web Key Set held in memory (keys chosen by `kid`), as `sessions.trustedIssuer()` gives. */
+  jwks: z.strictObject({ keys: z.array(jwk).min(1) }).optional(),
   /** Narrows the algorithms further than the key type does. */
   algorithms: z.array(z.enum(SUPPORTED_ALGORITHMS)).min(1).optional(),
   /** Default: 30. Seconds of clock skew allowed on `exp`, `nbf` and `iat` (at most 300). */
@@ -66,6 +68,16 @@ export const issuerShape = {
   preset: presetSchema.optional(),
   /** `{ claim_mapping, role_mapping }`, the gateway shape; overrides the preset per field. */
   mapping: mappingSchema.optional(),
+  /**
+   * Called after each successful verification; return true to refuse the token (401
+   * `token_revoked`). Tokens of an issuer with this hook are never served from the
+   * verified-token cache, so a sign-out takes effect on the next request.
+   */
+  isRevoked: z
+    .custom<(claims: Claims) => boolean | Promise<boolean>>((value) => typeof value === 'function')
+    .optional(),
+  /** A claim naming how the person signed in (`ldap`, `saml`), used as the identity's provider. */
+  providerClaim: z.string().min(1).optional(),
   /** Called when the token announces a groups overage (Entra ID): return the user's groups. */
   resolveGroups: z
     .custom<(claims: Claims) => Promise<readonly string[]>>((value) => typeof value === 'function')
@@ -84,7 +96,7 @@ export const issuerShape = {
 };
 
 export const issuerSchema = z.strictObject(issuerShape).superRefine((value, context) => {
-  const sources = (['secret', 'publicKey', 'jwksUri'] as const).filter(
+  const sources = (['secret', 'publicKey', 'jwksUri', 'jwks'] as const).filter(
     (name) => value[name] !== undefined,
   );
   if (sources.length !== 1) {
@@ -93,8 +105,8 @@ export const issuerSchema = z.strictObject(issuerShape).superRefine((value, cont
       path: sources.length === 0 ? ['jwksUri'] : [sources[1] ?? 'jwksUri'],
       message:
         sources.length === 0
-          ? 'is missing: give exactly one of "secret", "publicKey" or "jwksUri" so tokens can be verified'
-          : `conflicts with "${sources[0]}": give exactly one of "secret", "publicKey" or "jwksUri"`,
+          ? 'is missing: give exactly one of "secret", "publicKey", "jwksUri" or "jwks" so tokens can be verified'
+          : `conflicts with "${sources[0]}": give exactly one of "secret", "publicKey", "jwksUri" or "jwks"`,
     });
   }
 });

@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject, type JsonWebKey } from 'node:crypto';
 import type { JWSHeaderParameters } from 'jose';
+import { IdentityError } from '../../core/errors.js';
 import { algorithmsForKey, keyWeakness, type JwsAlgorithm } from './algorithms.js';
 
 /** A verification key and the only algorithms it may be used with. */
@@ -35,6 +36,55 @@ export function staticKeySource(
   const algorithms = restrictAlgorithms(algorithmsForKey(key), allowed, optionName);
   const resolved: ResolvedKey = Object.freeze({ key, algorithms: Object.freeze(algorithms) });
   return { resolve: () => Promise.resolve(resolved), warm: () => Promise.resolve() };
+}
+
+/**
+ * Keys held in memory as a JSON Web Key Set, chosen by the token's `kid` (a token without one
+ * is accepted only when the set has a single key). Each key goes through the same checks as a
+ * static key; symmetric (`oct`) keys are HMAC secrets.
+ */
+export function localJwksKeySource(
+  jwks: { keys: readonly JsonWebKey[] },
+  allowed: readonly JwsAlgorithm[] | undefined,
+  optionName: string,
+): KeySource {
+  const byKid = new Map<string | undefined, KeySource>();
+  jwks.keys.forEach((jwk, index) => {
+    const name = `${optionName}.keys.${index}`;
+    const source =
+      jwk.kty === 'oct'
+        ? staticKeySource({ secret: Buffer.from(String(jwk.k), 'base64url') }, allowed, name)
+        : staticKeySource({ publicKey: withoutKid(jwk) }, allowed, name);
+    const kid = typeof jwk['kid'] === 'string' ? jwk['kid'] : undefined;
+    if (byKid.has(kid)) throw new TypeError(`option "${name}": the kid "${kid}" is used twice`);
+    byKid.set(kid, source);
+  });
+  const only = byKid.size === 1 ? [...byKid.values()][0] : undefined;
+  return {
+    resolve(header) {
+      const source = header.kid === undefined ? only : byKid.get(header.kid);
+      if (source === undefined) {
+        return Promise.reject(
+          new IdentityError(
+            'token_key_unknown',
+            'The token was signed with a key this issuer does not (or no longer) use; sign in again.',
+            { details: { kid: header.kid?.slice(0, 64) ?? null } },
+          ),
+        );
+      }
+      return source.resolve(header);
+    },
+    warm: () => Promise.resolve(),
+  };
+}
+
+// createPublicKey() takes key material only; the JWKS metadata members are left out.
+function withoutKid(jwk: JsonWebKey): JsonWebKey {
+  const material: JsonWebKey = {};
+  for (const [name, value] of Object.entries(jwk)) {
+    if (!['kid', 'alg', 'use', 'key_ops'].includes(name)) material[name] = value;
+  }
+  return material;
 }
 
 /**

@@ -114,7 +114,7 @@ describe('startup validation of authenticate() options', () => {
     [{ issuer: ISSUER, audience: [], jwksUri }, /option "audience"/],
     [
       { issuer: ISSUER, audience: 'a' },
-      /option "jwksUri" is missing: give exactly one of "secret", "publicKey" or "jwksUri"/,
+      /option "jwksUri" is missing: give exactly one of "secret", "publicKey", "jwksUri" or "jwks"/,
     ],
     [{ issuer: ISSUER, audience: 'a', jwksUri, secret: 'x'.repeat(40) }, /conflicts with "secret"/],
     [

@@ -1,0 +1,110 @@
+import { LRUCache } from 'lru-cache';
+import { IdentityError } from './errors.js';
+
+/** Default: 5 failed sign-ins per account per window: below common directory lockout thresholds. */
+export const DEFAULT_MAX_FAILURES_PER_ACCOUNT = 5;
+/** Default: 20 failed sign-ins per client address per window (password spraying). */
+export const DEFAULT_MAX_FAILURES_PER_CLIENT = 20;
+/** Default: 900000 (15 minutes), the window failures are counted in. */
+export const DEFAULT_FAILURE_WINDOW_MS = 15 * 60 * 1000;
+
+export interface SignInThrottleOptions {
+  maxFailuresPerAccount?: number;
+  maxFailuresPerClient?: number;
+  windowMs?: number;
+  /** Default: 10000 accounts and clients tracked; the least recently seen are forgotten. */
+  maxEntries?: number;
+  now?: () => number;
+}
+
+/** Counts failed sign-ins and refuses further attempts with 429 before the directory locks out. */
+export interface SignInThrottle {
+  /**
+   * Starts an attempt: throws `too_many_attempts` (with `Retry-After`) when the account or the
+   * client is blocked, otherwise counts the attempt as a failure until it is settled. Counting
+   * first means concurrent attempts cannot all slip under the limit together.
+   */
+  attempt(account: string, client: string | undefined): SignInAttempt;
+}
+
+/** One sign-in attempt, counted as failed unless settled otherwise. */
+export interface SignInAttempt {
+  /** The password was right: the account's count is cleared. */
+  succeeded(): void;
+  /** Not the user's guess (the directory was down, the request malformed): uncounted. */
+  uncounted(): void;
+}
+
+interface Window {
+  failures: number;
+  resetsAt: number;
+}
+
+/**
+ * A fixed-window failure counter per account and per client address. It answers 429 before the
+ * directory's own lockout triggers, so that a guesser cannot lock a colleague out of Windows by
+ * failing against the assistant. Bounded in memory; one instance's view only (several instances
+ * each count separately, which still bounds the guesses per instance).
+ */
+export function createSignInThrottle(options: SignInThrottleOptions = {}): SignInThrottle {
+  const perAccount = options.maxFailuresPerAccount ?? DEFAULT_MAX_FAILURES_PER_ACCOUNT;
+  const perClient = options.maxFailuresPerClient ?? DEFAULT_MAX_FAILURES_PER_CLIENT;
+  const windowMs = options.windowMs ?? DEFAULT_FAILURE_WINDOW_MS;
+  const now = options.now ?? Date.now;
+  const windows = new LRUCache<string, Window>({ max: options.maxEntries ?? 10_000 });
+  // Account names are compared as directories compare them: case-insensitively.
+  const accountKey = (account: string): string => `a:${account.toLowerCase()}`;
+  const clientKey = (client: string): string => `c:${client}`;
+
+  function current(key: string): Window | undefined {
+    const window = windows.get(key);
+    if (window === undefined || window.resetsAt <= now()) return undefined;
+    return window;
+  }
+
+  function refuseIfBlocked(key: string, limit: number, scope: 'account' | 'client'): void {
+    const window = current(key);
+    if (window === undefined || window.failures < limit) return;
+    throw new IdentityError(
+      'too_many_attempts',
+      'Too many failed sign-in attempts; wait before trying again, or contact your administrator if you have forgotten your password.',
+      { retryAfterSec: (window.resetsAt - now()) / 1000, details: { scope } },
+    );
+  }
+
+  function count(key: string): Window {
+    let window = current(key);
+    if (window === undefined) {
+      window = { failures: 0, resetsAt: now() + windowMs };
+      windows.set(key, window);
+    }
+    window.failures += 1;
+    return window;
+  }
+
+  return {
+    attempt(account, client) {
+      const keys = [accountKey(account), ...(client === undefined ? [] : [clientKey(client)])];
+      refuseIfBlocked(keys[0] as string, perAccount, 'account');
+      if (keys[1] !== undefined) refuseIfBlocked(keys[1], perClient, 'client');
+      const counted = keys.map(count);
+      let settled = false;
+      const undo = (window: Window | undefined): void => {
+        if (window !== undefined) window.failures = Math.max(0, window.failures - 1);
+      };
+      return {
+        succeeded() {
+          if (settled) return;
+          settled = true;
+          windows.delete(keys[0] as string);
+          undo(counted[1]);
+        },
+        uncounted() {
+          if (settled) return;
+          settled = true;
+          counted.forEach(undo);
+        },
+      };
+    },
+  };
+}

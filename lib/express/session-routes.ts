@@ -1,0 +1,285 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { IdentityError, isIdentityError } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
+import { functionOption, objectWithMethods } from '../core/option-schemas.js';
+import { parseOptions } from '../core/options.js';
+import type { PasswordAuthenticator } from '../core/password-sign-in.js';
+import { readPasswordCredentials } from '../core/password-sign-in.js';
+import { requestIdFrom } from '../core/request-id.js';
+import { createSignInThrottle, type SignInAttempt } from '../core/sign-in-throttle.js';
+import { extractBearerToken } from '../providers/jwt/bearer-token.js';
+import type { IssuedSession, SessionTokens } from '../tokens/session-tokens.js';
+import { auditDecision } from './audit-decision.js';
+import { identityErrorHandler } from './error-handler.js';
+import { authenticationRequest } from './request-parts.js';
+import { requestState } from './request-state.js';
+
+/** Default: 8 KiB. A sign-in body is a username and a password. */
+const MAX_BODY_BYTES = 8 * 1024;
+
+const sessionRoutesSchema = z.strictObject({
+  /** The token service from `createSessionTokens()` (required). */
+  tokens: objectWithMethods<SessionTokens>(
+    ['issue', 'refresh', 'signOut'],
+    'must be the object createSessionTokens() returns',
+  ),
+  /** Checks passwords: `createLdapAuthenticator()`. Without it, no `POST /session` route. */
+  passwordSignIn: objectWithMethods<PasswordAuthenticator>(
+    ['authenticate'],
+    'must be a password authenticator: { provider, authenticate({ username, password }) }',
+    ['provider'],
+  ).optional(),
+  /**
+   * Failed sign-ins allowed before 429 `too_many_attempts`. Default: 5 per account and 20 per
+   * client address in 15 minutes. Set the account limit below the directory's lockout threshold.
+   * **Warning:** `false` lets anyone guess passwords as fast as the directory answers.
+   */
+  throttle: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        maxFailuresPerAccount: z.number().int().min(1).max(1_000).optional(),
+        maxFailuresPerClient: z.number().int().min(1).max(100_000).optional(),
+        windowMs: z.number().int().min(1_000).max(86_400_000).optional(),
+      }),
+    ])
+    .optional(),
+  ...auditOptionsShape,
+  /** Recorded as the audit events' `source`. Default: `ai-assistant`. */
+  source: z.string().min(1).max(100).optional(),
+  generateRequestId: functionOption<() => string>().optional(),
+  now: functionOption<() => number>().optional(),
+});
+
+/** Options of {@link sessionRoutes}. */
+export type SessionRoutesOptions = z.input<typeof sessionRoutesSchema>;
+
+/**
+ * The sign-in routes of the package's own sessions, as a router to mount where you like:
+ * - `POST /session` with `{ "username" | "email", "password" }` (JSON or form): signs in through
+ *   `passwordSignIn` and answers `{ access_token, token_type, expires_in, refresh_token,
+ *   refresh_expires_in, user }`;
+ * - `POST /session/refresh` with `{ "refresh_token" }`: new tokens; the old refresh token is spent;
+ * - `DELETE /session` with the access token (`Authorization: Bearer`) or `{ "refresh_token" }`:
+ *   signs out; every token of the session stops working.
+ *
+ * Every outcome is audited; failures are throttled per account and per client (429).
+ *
+ * @example
+ * ```ts
+ * app.use('/auth', sessionRoutes({ tokens: sessions, passwordSignIn: directory }));
+ * ```
+ */
+export function sessionRoutes(options: SessionRoutesOptions): Router {
+  const parsed = parseOptions(sessionRoutesSchema, options, 'sessionRoutes');
+  const { tokens, passwordSignIn, source, generateRequestId } = parsed;
+  const trail = auditTrailFrom(parsed);
+  const now = parsed.now ?? Date.now;
+  const throttle =
+    parsed.throttle === false ? undefined : createSignInThrottle({ ...parsed.throttle, now });
+  const router = express.Router();
+  const body = [
+    express.json({ limit: MAX_BODY_BYTES, strict: true }),
+    express.urlencoded({ limit: MAX_BODY_BYTES, extended: false, parameterLimit: 10 }),
+  ];
+
+  router.use((req, res, next) => {
+    const state = requestState(req);
+    state.requestId ??= requestIdFrom(req.headers, generateRequestId);
+    state.audit = trail;
+    state.source ??= source;
+    res.setHeader('X-Request-Id', state.requestId);
+    // RFC 6749 §5.1: responses carrying tokens must not be stored by any cache.
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  const audited =
+    (action: string, handle: (req: Request, res: Response, context: Context) => Promise<void>) =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      const context: Context = { identity: undefined, details: {} };
+      handle(req, res, context).then(
+        () => void auditDecision(req, requestState(req), { action, ...context, now }),
+        (error: unknown) => {
+          const refusal = isIdentityError(error)
+            ? error
+            : new IdentityError('internal_error', 'The sign-in could not be completed.', {
+                cause: error,
+              });
+          const pending = auditDecision(req, requestState(req), {
+            action,
+            ...context,
+            error: refusal,
+            now,
+          });
+          if (pending === undefined) next(refusal);
+          else
+            pending.then(
+              () => next(refusal),
+              () => next(refusal),
+            );
+        },
+      );
+    };
+
+  if (passwordSignIn !== undefined) {
+    router.post(
+      '/session',
+      ...body,
+      audited('sign_in', async (req, res, context) => {
+        const form = readForm(req);
+        const name = form['username'] ?? form['email'];
+        if (typeof name === 'string') context.details = { username: name.slice(0, 256) };
+        if (form['username'] !== undefined && form['email'] !== undefined) {
+          throw new IdentityError('invalid_request', 'Send "username" or "email", not both.');
+        }
+        const credentials = readPasswordCredentials(name, form['password']);
+        const attempt = throttle?.attempt(credentials.username, req.ip);
+        const identity = await signInWith(passwordSignIn, credentials, attempt);
+        context.identity = identity;
+        sendSession(res, await tokens.issue(identity));
+      }),
+    );
+  }
+
+  router.post(
+    '/session/refresh',
+    ...body,
+    audited('session_refresh', async (req, res, context) => {
+      const refreshToken = readForm(req)['refresh_token'];
+      if (typeof refreshToken !== 'string' || refreshToken.length === 0) {
+        throw new IdentityError('invalid_request', 'Send the "refresh_token" to refresh with.');
+      }
+      const session = await tokens.refresh(refreshToken);
+      context.identity = session.identity;
+      sendSession(res, session);
+    }),
+  );
+
+  router.delete(
+    '/session',
+    ...body,
+    audited('sign_out', async (req, res, context) => {
+      const refreshToken = readForm(req)['refresh_token'];
+      const token =
+        typeof refreshToken === 'string' && refreshToken.length > 0
+          ? refreshToken
+          : extractBearerToken({ ...authenticationRequest(req), body: undefined });
+      if (token === undefined) {
+        throw new IdentityError(
+          'credentials_missing',
+          'Send the session\'s access token ("Authorization: Bearer ...") or its "refresh_token" to sign out.',
+        );
+      }
+      context.identity = await tokens.signOut(token);
+      res.status(204).end();
+    }),
+  );
+
+  // Bodies refused by the parsers never reach a handler; they are audited here.
+  router.use((error: unknown, req: Request, _res: Response, next: NextFunction) => {
+    const refusal = bodyError(error);
+    if (!isIdentityError(refusal)) {
+      next(refusal);
+      return;
+    }
+    const action =
+      req.method === 'DELETE'
+        ? 'sign_out'
+        : req.path.endsWith('/refresh')
+          ? 'session_refresh'
+          : 'sign_in';
+    const pending = auditDecision(req, requestState(req), {
+      action,
+      identity: undefined,
+      error: refusal,
+      now,
+    });
+    if (pending === undefined) next(refusal);
+    else
+      pending.then(
+        () => next(refusal),
+        () => next(refusal),
+      );
+  });
+  router.use(identityErrorHandler());
+  return router;
+}
+
+interface Context {
+  identity: Identity | undefined;
+  details: Record<string, unknown>;
+}
+
+async function signInWith(
+  passwordSignIn: PasswordAuthenticator,
+  credentials: { username: string; password: string },
+  attempt: SignInAttempt | undefined,
+): Promise<Identity> {
+  try {
+    const identity = await passwordSignIn.authenticate(credentials);
+    attempt?.succeeded();
+    return identity;
+  } catch (error) {
+    // Only a wrong guess counts against the account; an outage or a bad request does not.
+    if (!isIdentityError(error) || error.code !== 'invalid_credentials') attempt?.uncounted();
+    throw error;
+  }
+}
+
+function readForm(req: Request): Record<string, unknown> {
+  if (!req.is(['application/json', 'application/x-www-form-urlencoded'])) {
+    throw new IdentityError(
+      'unsupported_media_type',
+      'Send the form as application/json or application/x-www-form-urlencoded.',
+    );
+  }
+  const body: unknown = req.body;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new IdentityError('invalid_request', 'The request body must be a JSON object or a form.');
+  }
+  return body as Record<string, unknown>;
+}
+
+function sendSession(res: Response, session: IssuedSession): void {
+  const { identity } = session;
+  res.status(200).json({
+    access_token: session.accessToken,
+    token_type: session.tokenType,
+    expires_in: session.expiresIn,
+    refresh_token: session.refreshToken,
+    refresh_expires_in: session.refreshExpiresIn,
+    user: {
+      subject: identity.subject,
+      username: identity.username,
+      email: identity.email ?? null,
+      name: identity.name ?? null,
+      groups: identity.groups,
+      roles: identity.roles,
+      provider: identity.provider,
+    },
+  });
+}
+
+// body-parser reports oversize and malformed bodies with a `type`; they become refusals with
+// this package's codes, audited like any other.
+function bodyError(error: unknown): unknown {
+  if (isIdentityError(error) || !(error instanceof Error)) return error;
+  const type = (error as { type?: unknown }).type;
+  if (type === 'entity.too.large') {
+    return new IdentityError(
+      'request_too_large',
+      `The request body is larger than ${MAX_BODY_BYTES} bytes.`,
+    );
+  }
+  if (typeof type === 'string') {
+    return new IdentityError(
+      'invalid_request',
+      'The request body could not be parsed; send valid JSON or a form.',
+      { cause: error },
+    );
+  }
+  return error;
+}

@@ -1,0 +1,90 @@
+import { EqualityFilter, ExtensibleFilter, OrFilter, type Entry, type Filter } from 'ldapts';
+import { allValues, comparableDn, firstRdnValue, firstValue } from './ldap-entry.js';
+import type { LdapClient } from './ldap-options.js';
+
+// Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: the server walks nested membership itself, in
+// one search, instead of the client issuing one search per level.
+const IN_CHAIN_RULE = '1.2.840.113556.1.4.1941';
+
+/** Where and how deep groups are looked up. */
+export interface GroupLookup {
+  readonly type: 'active-directory' | 'ldap';
+  readonly baseDn: string;
+  readonly maxDepth: number;
+  readonly maxGroups: number;
+}
+
+/** A group the user belongs to, directly or through nesting. */
+export interface DirectoryGroup {
+  readonly dn: string;
+  readonly name: string;
+}
+
+/**
+ * The user's groups: `memberOf` on the entry (direct groups), plus nested ones: through the
+ * in-chain rule on Active Directory, or by searching for groups that list the user's groups as
+ * members, level by level, elsewhere. Values reach the server inside filter objects that ldapts
+ * encodes as BER, so a DN full of `*()\` cannot change a filter's meaning.
+ */
+export async function lookupGroups(
+  client: LdapClient,
+  user: Entry,
+  settings: GroupLookup,
+): Promise<DirectoryGroup[]> {
+  const groups = new Map<string, DirectoryGroup>();
+  const add = (dn: string, name: string | undefined): boolean => {
+    const key = comparableDn(dn);
+    if (groups.has(key) || groups.size >= settings.maxGroups) return false;
+    groups.set(key, { dn, name: name ?? firstRdnValue(dn) });
+    return true;
+  };
+  for (const dn of allValues(user, 'memberOf')) add(dn, undefined);
+
+  if (settings.type === 'active-directory') {
+    const found = await searchGroups(
+      client,
+      settings,
+      new ExtensibleFilter({ matchType: 'member', rule: IN_CHAIN_RULE, value: user.dn }),
+    );
+    for (const entry of found) add(entry.dn, firstValue(entry, 'cn'));
+    return [...groups.values()];
+  }
+
+  const uid = firstValue(user, 'uid');
+  let level: string[] = [user.dn];
+  for (let depth = 0; depth <= settings.maxDepth && level.length > 0; depth++) {
+    const found: Entry[] = [];
+    // Small batches keep each filter well under servers' request size limits.
+    for (let start = 0; start < level.length; start += 50) {
+      const filters: Filter[] = level
+        .slice(start, start + 50)
+        .flatMap((dn) => [
+          new EqualityFilter({ attribute: 'member', value: dn }),
+          new EqualityFilter({ attribute: 'uniqueMember', value: dn }),
+        ]);
+      if (depth === 0 && uid !== undefined) {
+        // posixGroup lists members by uid, not DN.
+        filters.push(new EqualityFilter({ attribute: 'memberUid', value: uid }));
+      }
+      found.push(...(await searchGroups(client, settings, new OrFilter({ filters }))));
+    }
+    // Only groups not seen before are followed: a membership cycle ends here.
+    level = found.filter((entry) => add(entry.dn, firstValue(entry, 'cn'))).map((e) => e.dn);
+  }
+  return [...groups.values()];
+}
+
+async function searchGroups(
+  client: LdapClient,
+  settings: GroupLookup,
+  filter: Filter,
+): Promise<Entry[]> {
+  const { searchEntries } = await client.search(settings.baseDn, {
+    scope: 'sub',
+    filter,
+    attributes: ['cn'],
+    sizeLimit: settings.maxGroups,
+    derefAliases: 'never',
+  });
+  return searchEntries;
+}

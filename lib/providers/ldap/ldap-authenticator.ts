@@ -1,0 +1,247 @@
+import { AndFilter, EqualityFilter, OrFilter, type Entry, type Filter } from 'ldapts';
+import { escapeDnValue } from './ldap-entry.js';
+import type { z } from 'zod';
+import { isIdentityError } from '../../core/errors.js';
+import type { Identity } from '../../core/identity.js';
+import { parseOptions } from '../../core/options.js';
+import type { PasswordAuthenticator, PasswordCredentials } from '../../core/password-sign-in.js';
+import { readPasswordCredentials } from '../../core/password-sign-in.js';
+import {
+  bindFailureReason,
+  directoryUnavailable,
+  isCredentialFailure,
+  signInRefused,
+} from './directory-errors.js';
+import { lookupGroups, type GroupLookup } from './group-lookup.js';
+import {
+  defaultClientFactory,
+  tlsOptionsFor,
+  withConnection,
+  type ConnectionSettings,
+} from './ldap-connection.js';
+import { identityFromEntry, type EntryMapping, compileEntryMapping } from './ldap-identity.js';
+import type { LdapClient } from './ldap-options.js';
+import {
+  DEFAULT_LDAP_CONNECT_TIMEOUT_MS,
+  DEFAULT_LDAP_TIMEOUT_MS,
+  DEFAULT_MAX_GROUP_DEPTH,
+  DEFAULT_MAX_GROUPS,
+  DIRECTORY_DEFAULTS,
+  ldapOptionsSchema,
+  type LdapAuthenticatorOptions,
+} from './ldap-options.js';
+
+type Parsed = z.output<typeof ldapOptionsSchema>;
+
+type Mode =
+  | { kind: 'search'; bindDn: string; bindPassword: string; filter: (username: string) => Filter }
+  | { kind: 'upn'; accountSuffix: string }
+  | { kind: 'dn'; template: string };
+
+// Characters that would make a UPN name something else: a DN, a down-level `DOMAIN\user`, or
+// another domain's account.
+const UPN_UNSAFE = /[@\\/,=+<>#;"]/;
+
+/**
+ * Signs people in against Active Directory or another LDAP directory, and returns their
+ * {@link Identity} (provider `ldap`) with groups, nested ones included, mapped to roles.
+ *
+ * Two ways to find the account: direct bind (`accountSuffix`: `alice` binds as
+ * `alice@company.com`; or `userDnTemplate`), and search-then-bind (`bindDn`: a read-only account
+ * finds exactly one matching entry, then the user binds as it). Every sign-in uses a fresh
+ * connection, closed on every path; TLS with certificate checks is required unless
+ * `dangerouslyAllowPlaintext` is set.
+ *
+ * @example
+ * ```ts
+ * const directory = createLdapAuthenticator({
+ *   type: 'active-directory', host: 'dc1.company.com', baseDn: 'DC=company,DC=com',
+ *   accountSuffix: '@company.com', ca: readFileSync('company-ca.pem'),
+ * });
+ * ```
+ */
+export function createLdapAuthenticator(options: LdapAuthenticatorOptions): PasswordAuthenticator {
+  const parsed = parseOptions(ldapOptionsSchema, options, 'createLdapAuthenticator');
+  const defaults = DIRECTORY_DEFAULTS[parsed.type];
+  const connection = connectionSettings(parsed);
+  const mode = modeOf(parsed, defaults);
+  const mapping: EntryMapping = compileEntryMapping(parsed, defaults, connection.url);
+  const groups: GroupLookup = {
+    type: parsed.type,
+    baseDn: parsed.groupBaseDn ?? parsed.baseDn,
+    maxDepth: parsed.maxGroupDepth ?? DEFAULT_MAX_GROUP_DEPTH,
+    maxGroups: parsed.maxGroups ?? DEFAULT_MAX_GROUPS,
+  };
+  // Binds and searches per sign-in, for the overall deadline: a service bind, a user search,
+  // the user bind, a service re-bind, and group searches (one per nesting level).
+  const operations = 4 + (parsed.type === 'active-directory' ? 1 : groups.maxDepth + 1);
+
+  async function signIn(credentials: PasswordCredentials): Promise<Identity> {
+    const { username, password } = credentials;
+    if (mode.kind === 'upn' && UPN_UNSAFE.test(username)) throw signInRefused('username_invalid');
+    return withConnection(connection, operations, async (client) => {
+      let entry: Entry;
+      if (mode.kind === 'search') {
+        await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
+        entry = await findUser(client, mode.filter(username));
+        refuseLockedAccount(entry);
+        await userBind(client, entry.dn, password);
+        // Groups are read with the search account's rights, not the user's.
+        await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
+      } else if (mode.kind === 'upn') {
+        const upn = `${username}${mode.accountSuffix}`;
+        await userBind(client, upn, password);
+        entry = await findUser(
+          client,
+          new EqualityFilter({ attribute: 'userPrincipalName', value: upn }),
+        );
+      } else {
+        const dn = mode.template.replace('{username}', escapeDnValue(username));
+        await userBind(client, dn, password);
+        entry = await readEntry(client, dn);
+      }
+      const found = await step('group_search', () => lookupGroups(client, entry, groups));
+      return identityFromEntry(entry, found, mapping);
+    });
+  }
+
+  async function findUser(client: LdapClient, filter: Filter): Promise<Entry> {
+    const entries = await step('user_search', async () => {
+      try {
+        const result = await client.search(parsed.baseDn, {
+          scope: 'sub',
+          filter: new AndFilter({ filters: [mapping.userFilter, filter] }),
+          attributes: mapping.attributes,
+          explicitBufferAttributes: mapping.binaryAttributes,
+          // Two are enough to know the name is ambiguous; referrals are returned, not chased.
+          sizeLimit: 2,
+          derefAliases: 'never',
+        });
+        return result.searchEntries;
+      } catch (error) {
+        if (error instanceof Error && error.name === 'SizeLimitExceededError') return [null, null];
+        throw error;
+      }
+    });
+    // Zero or several matches are a failed sign-in, never "the first one": binding as an
+    // arbitrary match would sign the person in as someone else.
+    if (entries.length === 0) throw signInRefused('user_not_found');
+    if (entries.length > 1 || entries[0] == null) throw signInRefused('ambiguous_user');
+    return entries[0];
+  }
+
+  async function readEntry(client: LdapClient, dn: string): Promise<Entry> {
+    const entries = await step('user_read', async () => {
+      const result = await client.search(dn, {
+        scope: 'base',
+        filter: mapping.userFilter,
+        attributes: mapping.attributes,
+        explicitBufferAttributes: mapping.binaryAttributes,
+      });
+      return result.searchEntries;
+    });
+    const entry = entries[0];
+    if (entry === undefined) throw signInRefused('user_not_found');
+    return entry;
+  }
+
+  return Object.freeze({
+    provider: 'ldap',
+    authenticate(credentials: PasswordCredentials) {
+      // Checked here too, for callers that skip the sign-in route: an empty password must never
+      // reach a bind, where many servers would take it as an anonymous bind and succeed.
+      const checked = readPasswordCredentials(credentials.username, credentials.password);
+      return signIn(checked);
+    },
+  } satisfies PasswordAuthenticator);
+}
+
+async function userBind(client: LdapClient, dn: string, password: string): Promise<void> {
+  try {
+    await client.bind(dn, password);
+  } catch (error) {
+    if (isCredentialFailure(error)) throw signInRefused(bindFailureReason(error), error);
+    // A DN the server cannot parse (from a template) is the user's input, not an outage.
+    if (error instanceof Error && error.name === 'InvalidDNSyntaxError') {
+      throw signInRefused('username_invalid', error);
+    }
+    throw directoryUnavailable('user_bind', error);
+  }
+}
+
+// OpenLDAP's ppolicy marks a locked account with pwdAccountLockedTime; binding anyway would
+// only count another failure against it.
+function refuseLockedAccount(entry: Entry): void {
+  if (entry['pwdAccountLockedTime'] !== undefined) throw signInRefused('account_locked');
+}
+
+async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (isIdentityError(error)) throw error;
+    throw directoryUnavailable(name, error);
+  }
+}
+
+function connectionSettings(parsed: Parsed): ConnectionSettings {
+  if (parsed.tls !== undefined && parsed.dangerouslyAllowPlaintext === true) {
+    throw new TypeError(
+      'option "dangerouslyAllowPlaintext": conflicts with "tls"; remove one of them',
+    );
+  }
+  const plaintext = parsed.dangerouslyAllowPlaintext === true;
+  const tls = plaintext ? undefined : (parsed.tls ?? 'ldaps');
+  const port = parsed.port ?? (tls === 'ldaps' ? 636 : 389);
+  const host = parsed.host.includes(':') ? `[${parsed.host}]` : parsed.host;
+  return Object.freeze({
+    url: `${tls === 'ldaps' ? 'ldaps' : 'ldap'}://${host}:${port}`,
+    host: parsed.host,
+    startTls: tls === 'starttls',
+    tlsOptions: tls === undefined ? undefined : tlsOptionsFor(parsed.host, parsed.ca),
+    connectTimeoutMs: parsed.connectTimeoutMs ?? DEFAULT_LDAP_CONNECT_TIMEOUT_MS,
+    timeoutMs: parsed.timeoutMs ?? DEFAULT_LDAP_TIMEOUT_MS,
+    createClient: parsed.createClient ?? defaultClientFactory,
+  });
+}
+
+function modeOf(
+  parsed: Parsed,
+  defaults: (typeof DIRECTORY_DEFAULTS)[keyof typeof DIRECTORY_DEFAULTS],
+): Mode {
+  const modes = (['bindDn', 'accountSuffix', 'userDnTemplate'] as const).filter(
+    (name) => parsed[name] !== undefined,
+  );
+  if (modes.length !== 1) {
+    throw new TypeError(
+      modes.length === 0
+        ? 'option "bindDn": give "bindDn" and "bindPassword" (search, then bind), or "accountSuffix" (Active Directory direct bind), or "userDnTemplate" (direct bind by DN)'
+        : `option "${modes[1] ?? ''}": conflicts with "${modes[0] ?? ''}"; choose one way to find accounts`,
+    );
+  }
+  if (parsed.bindDn !== undefined) {
+    if (parsed.bindPassword === undefined) {
+      throw new TypeError(
+        'option "bindPassword": is required with "bindDn" (an empty password would bind anonymously)',
+      );
+    }
+    const attributes = parsed.loginAttributes ?? defaults.loginAttributes;
+    return {
+      kind: 'search',
+      bindDn: parsed.bindDn,
+      bindPassword: parsed.bindPassword,
+      filter: (username) =>
+        new OrFilter({
+          filters: attributes.map(
+            (attribute) => new EqualityFilter({ attribute, value: username }),
+          ),
+        }),
+    };
+  }
+  if (parsed.bindPassword !== undefined) {
+    throw new TypeError('option "bindPassword": is only used with "bindDn"');
+  }
+  if (parsed.accountSuffix !== undefined)
+    return { kind: 'upn', accountSuffix: parsed.accountSuffix };
+  return { kind: 'dn', template: parsed.userDnTemplate ?? '' };
+}

@@ -1,0 +1,343 @@
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
+import type { z } from 'zod';
+import { IdentityError } from '../core/errors.js';
+import { createIdentity, type Identity } from '../core/identity.js';
+import { parseOptions } from '../core/options.js';
+import type { IssuerOptions } from '../providers/jwt/issuer-options.js';
+import {
+  DEFAULT_REFRESH_TTL_MIN,
+  DEFAULT_SESSION_TTL_MIN,
+  sessionTokensSchema,
+  type SessionTokensOptions,
+} from './session-options.js';
+import { createMemorySessionStore, type SessionStore } from './session-store.js';
+import type { SigningKey } from './signing-keys.js';
+import { loadSigningKeys } from './signing-keys.js';
+import { actClaim, userClaims } from './token-claims.js';
+
+// RFC 9068 §2.1: access tokens are typed, so that a refresh token (or an ID token) presented as
+// an access token is refused by type, and an access token presented for a refresh likewise.
+const ACCESS_TOKEN_TYPE = 'at+jwt';
+const REFRESH_TOKEN_TYPE = 'rt+jwt';
+
+/** A public key as the JWKS route publishes it. */
+export type PublicJwk = Readonly<{ kty: string } & JWK>;
+
+/** What a sign-in or a refresh hands the client. */
+export interface IssuedSession {
+  readonly accessToken: string;
+  readonly tokenType: 'Bearer';
+  /** Seconds until the access token expires. */
+  readonly expiresIn: number;
+  readonly refreshToken: string;
+  /** Seconds until the session ends for good (no refresh after that). */
+  readonly refreshExpiresIn: number;
+  /** The session id (`sid`), for audit trails; it is not a credential. */
+  readonly sessionId: string;
+  /** Who the session is for. */
+  readonly identity: Identity;
+}
+
+/** A token for one upstream, minted for a user and naming the agent as the actor. */
+export interface MintRequest {
+  /** The upstream's audience (`aud`). */
+  readonly audience: string;
+  /** The agent acting for the user (RFC 8693 `act.sub`). */
+  readonly agent: string;
+  readonly ttlSec: number;
+}
+
+/** The package's own tokens: sessions for users without an IdP bearer, and minted tokens. */
+export interface SessionTokens {
+  readonly issuer: string;
+  readonly audience: string;
+  /** Starts a session for a signed-in person. Service accounts are refused. */
+  issue(identity: Identity): Promise<IssuedSession>;
+  /**
+   * Trades a refresh token for new tokens (rotation). A refresh token works once: its second
+   * use is taken as theft and ends the whole session (OAuth 2.0 Security BCP §4.14.2).
+   */
+  refresh(refreshToken: string): Promise<IssuedSession>;
+  /**
+   * Ends the session an access or refresh token belongs to; its tokens stop working at once.
+   * Returns whose session it was, for the audit trail.
+   */
+  signOut(token: string): Promise<Identity>;
+  /** A short-lived token for one upstream; see `mintStrategy()`. */
+  mint(identity: Identity, request: MintRequest): Promise<string>;
+  /** The public keys, for the JWKS route (empty when signing with an HMAC secret). */
+  readonly jwks: Readonly<{ keys: readonly PublicJwk[] }>;
+  /**
+   * The issuer entry that makes `authenticate()` accept these session tokens:
+   * `authenticate({ issuers: [sessions.trustedIssuer(), ...] })`.
+   */
+  trustedIssuer(): IssuerOptions;
+}
+
+/**
+ * Creates the package's token service: session tokens for people who signed in with a password
+ * or through SAML (they have no IdP access token), refresh with rotation, sign-out, and tokens
+ * minted for upstreams. Options are checked here, once.
+ *
+ * @example
+ * ```ts
+ * const sessions = createSessionTokens({
+ *   issuer: 'https://assistant.example.com',
+ *   signingKeys: [{ privateKey: process.env.SESSION_SIGNING_KEY_PEM }],
+ * });
+ * app.use(authenticate({ issuers: [sessions.trustedIssuer()] }));
+ * ```
+ */
+export function createSessionTokens(options: SessionTokensOptions): SessionTokens {
+  const parsed = parseOptions(sessionTokensSchema, options, 'createSessionTokens');
+  return buildSessionTokens(parsed);
+}
+
+function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): SessionTokens {
+  const keys = loadSigningKeys(parsed.signingKeys, 'signingKeys');
+  const signer = keys[0] as SigningKey;
+  const byKid = new Map(keys.map((key) => [key.kid, key]));
+  const issuer = parsed.issuer;
+  const audience = parsed.audience ?? issuer;
+  const sessionTtlSec = (parsed.sessionTtlMin ?? DEFAULT_SESSION_TTL_MIN) * 60;
+  const refreshTtlSec = (parsed.refreshTtlMin ?? DEFAULT_REFRESH_TTL_MIN) * 60;
+  const store: SessionStore = parsed.store ?? createMemorySessionStore();
+  const now = parsed.now ?? Date.now;
+  const generateId = parsed.generateId ?? randomUUID;
+  const nowSec = (): number => Math.floor(now() / 1000);
+  const jwks = Object.freeze({
+    keys: Object.freeze(
+      keys.flatMap((key) => (key.publicJwk === undefined ? [] : [key.publicJwk])),
+    ),
+  });
+
+  function sign(claims: JWTPayload, type: string, iat: number, exp: number): Promise<string> {
+    return new SignJWT({ ...claims, jti: generateId() })
+      .setProtectedHeader({ alg: signer.algorithm, kid: signer.kid, typ: type })
+      .setIssuer(issuer)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(signer.signingKey);
+  }
+
+  async function startOrContinue(
+    claims: JWTPayload,
+    sessionId: string,
+    deadline: number,
+    identity: Identity,
+  ): Promise<IssuedSession> {
+    const iat = nowSec();
+    const accessExp = Math.min(iat + sessionTtlSec, deadline);
+    const base = { ...claims, sid: sessionId };
+    const [accessToken, refreshToken] = await Promise.all([
+      sign({ ...base, aud: audience }, ACCESS_TOKEN_TYPE, iat, accessExp),
+      sign({ ...base, aud: issuer }, REFRESH_TOKEN_TYPE, iat, deadline),
+    ]);
+    return Object.freeze({
+      accessToken,
+      tokenType: 'Bearer',
+      expiresIn: accessExp - iat,
+      refreshToken,
+      refreshExpiresIn: deadline - iat,
+      sessionId,
+      identity,
+    });
+  }
+
+  async function verifyOwn(token: string, type: string, expectedAudience: string) {
+    const { payload } = await jwtVerify(token, (header) => keyFor(byKid, header.kid), {
+      issuer,
+      audience: expectedAudience,
+      typ: type,
+      algorithms: [signer.algorithm],
+      requiredClaims: ['exp', 'iat', 'jti', 'sid', 'sub'],
+      currentDate: new Date(now()),
+    });
+    return payload as JWTPayload & { jti: string; sid: string; exp: number; sub: string };
+  }
+
+  return Object.freeze({
+    issuer,
+    audience,
+    jwks,
+    async issue(identity: Identity) {
+      if (identity.kind !== 'user') {
+        throw new IdentityError(
+          'service_account_refused',
+          'This account is a service account; sessions are issued to people only, so that the assistant never acts as a shared account.',
+          { details: { rule: identity.serviceAccountRule ?? null } },
+        );
+      }
+      return startOrContinue(
+        userClaims(identity),
+        generateId(),
+        nowSec() + refreshTtlSec,
+        identity,
+      );
+    },
+    async refresh(refreshToken: string) {
+      let claims;
+      try {
+        claims = await verifyOwn(refreshToken, REFRESH_TOKEN_TYPE, issuer);
+      } catch (cause) {
+        throw refreshRefused(
+          'The refresh token is not valid or has expired; sign in again.',
+          cause,
+        );
+      }
+      if (await storeCall(() => store.isSessionRevoked(claims.sid))) {
+        throw refreshRefused('This session was signed out; sign in again.');
+      }
+      if (!(await storeCall(() => store.consumeRefreshToken(claims.jti, claims.exp)))) {
+        // A refresh token used twice was copied: one of the two holders is a thief, and there
+        // is no telling which, so the session ends for both.
+        await storeCall(() => store.revokeSession(claims.sid, claims.exp));
+        throw refreshRefused(
+          'This refresh token was already used, so the session was ended for safety; sign in again.',
+          undefined,
+          { reuse: true },
+        );
+      }
+      const carried = Object.fromEntries(
+        Object.entries(claims).filter(
+          ([name]) => !['jti', 'sid', 'exp', 'iat', 'iss', 'aud'].includes(name),
+        ),
+      );
+      const { sid, exp } = claims;
+      return startOrContinue(carried, sid, exp, sessionIdentity(claims));
+    },
+    async signOut(token: string) {
+      const claims = await verifyAnyOwn(token);
+      await storeCall(() => store.revokeSession(claims.sid, nowSec() + refreshTtlSec));
+      return sessionIdentity(claims);
+    },
+    async mint(identity: Identity, request: MintRequest) {
+      if (identity.kind !== 'user') {
+        throw new IdentityError(
+          'service_account_refused',
+          'Tokens are minted for people only; this identity is a service account.',
+          { details: { rule: identity.serviceAccountRule ?? null } },
+        );
+      }
+      const iat = nowSec();
+      // A minted token never outlives the session or token that justified it.
+      const exp = Math.min(iat + request.ttlSec, identity.expiresAt ?? Number.POSITIVE_INFINITY);
+      if (exp <= iat) {
+        throw new IdentityError(
+          'token_expired',
+          "The user's session has expired, so no token can be minted on their behalf; sign in again.",
+        );
+      }
+      return new SignJWT({
+        ...userClaims(identity),
+        aud: request.audience,
+        client_id: request.agent,
+        act: actClaim(request.agent, identity.actor),
+        jti: generateId(),
+      })
+        .setProtectedHeader({ alg: signer.algorithm, kid: signer.kid, typ: ACCESS_TOKEN_TYPE })
+        .setIssuer(issuer)
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .sign(signer.signingKey);
+    },
+    trustedIssuer(): IssuerOptions {
+      const isRevoked = (claims: JWTPayload): boolean | Promise<boolean> =>
+        typeof claims['sid'] !== 'string' || store.isSessionRevoked(claims['sid']);
+      return {
+        issuer,
+        audience,
+        jwks: {
+          keys: keys.map((key) => (key.publicJwk === undefined ? secretJwk(key) : key.publicJwk)),
+        },
+        algorithms: [signer.algorithm],
+        requireAccessTokenType: true,
+        requiredClaims: ['sid', 'jti', 'iat'],
+        maxTokenLifetimeSec: Math.max(sessionTtlSec, 60),
+        providerClaim: 'idp',
+        isRevoked,
+      };
+    },
+  });
+
+  async function verifyAnyOwn(token: string) {
+    const attempts: [string, string][] = [
+      [ACCESS_TOKEN_TYPE, audience],
+      [REFRESH_TOKEN_TYPE, issuer],
+    ];
+    let lastError: unknown;
+    for (const [type, expected] of attempts) {
+      try {
+        return await verifyOwn(token, type, expected);
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw new IdentityError(
+      'token_malformed',
+      'The token to sign out is not a valid session or refresh token of this application.',
+      { cause: lastError },
+    );
+  }
+}
+
+// The person a session token or refresh token names, for audit events of refresh and sign-out.
+function sessionIdentity(claims: JWTPayload & { sub: string; jti: string }): Identity {
+  const text = (name: string): string | undefined =>
+    typeof claims[name] === 'string' ? claims[name] : undefined;
+  const list = (name: string): string[] => {
+    const value = claims[name];
+    return Array.isArray(value) ? value.filter((item) => typeof item === 'string') : [];
+  };
+  const email = text('email');
+  const name = text('name');
+  return createIdentity({
+    subject: claims.sub,
+    issuer: claims.iss ?? '',
+    provider: text('idp') ?? 'jwt',
+    kind: 'user',
+    username: text('preferred_username') ?? claims.sub,
+    ...(email === undefined ? {} : { email }),
+    ...(name === undefined ? {} : { name }),
+    groups: list('groups'),
+    groupsComplete: claims['hasgroups'] !== true,
+    roles: list('roles'),
+    scopes: [],
+    attributes: {},
+    tokenId: claims.jti,
+  });
+}
+
+function keyFor(byKid: ReadonlyMap<string, SigningKey>, kid: string | undefined): KeyObject {
+  const key = kid === undefined ? undefined : byKid.get(kid);
+  if (key === undefined) throw new Error('unknown key id');
+  return key.verificationKey;
+}
+
+function secretJwk(key: SigningKey): { kty: string } & JWK {
+  return { kty: 'oct', ...(key.verificationKey.export({ format: 'jwk' }) as JWK), kid: key.kid };
+}
+
+function refreshRefused(
+  message: string,
+  cause?: unknown,
+  details?: Record<string, unknown>,
+): IdentityError {
+  return new IdentityError('refresh_token_invalid', message, {
+    ...(cause === undefined ? {} : { cause }),
+    ...(details === undefined ? {} : { details }),
+  });
+}
+
+async function storeCall<T>(call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (cause) {
+    throw new IdentityError(
+      'session_store_unavailable',
+      'The session store cannot be reached; retry shortly.',
+      { cause },
+    );
+  }
+}

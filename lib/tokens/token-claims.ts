@@ -1,0 +1,44 @@
+import type { JWTPayload } from 'jose';
+import type { Actor, Identity } from '../core/identity.js';
+
+// A user in hundreds of directory groups would make every token, and every request, huge.
+// Past this many the token carries none and says so the way Entra ID does (`hasgroups`), so
+// group checks on it refuse rather than decide on a partial list; roles are still carried.
+const MAX_GROUPS_IN_TOKEN = 200;
+
+/**
+ * The claims a token issued by this package carries about its user: only what downstream
+ * services need to decide (who, how to reach them, which groups and roles). Never a password,
+ * never the upstream credential the user signed in with.
+ */
+export function userClaims(identity: Identity): JWTPayload {
+  const complete = identity.groupsComplete && identity.groups.length <= MAX_GROUPS_IN_TOKEN;
+  return {
+    sub: identity.subject,
+    preferred_username: identity.username,
+    ...(identity.email === undefined ? {} : { email: identity.email }),
+    ...(identity.name === undefined ? {} : { name: identity.name }),
+    ...(complete ? { groups: [...identity.groups] } : { hasgroups: true }),
+    roles: [...identity.roles],
+    // How the person signed in (ldap, saml, oidc, jwt): audit trails downstream keep it.
+    idp: identity.provider,
+  };
+}
+
+/**
+ * The RFC 8693 §4.1 `act` claim for `agent` acting for the identity. When the identity already
+ * arrived through a delegation, that chain is kept under the new actor: the most recent actor
+ * is outermost, as §4.1 prescribes.
+ */
+export function actClaim(agent: string, previous: Actor | undefined): Record<string, unknown> {
+  return { sub: agent, ...(previous === undefined ? {} : { act: actorClaim(previous) }) };
+}
+
+function actorClaim(actor: Actor): Record<string, unknown> {
+  return {
+    sub: actor.subject,
+    ...(actor.issuer === undefined ? {} : { iss: actor.issuer }),
+    ...(actor.clientId === undefined ? {} : { client_id: actor.clientId }),
+    ...(actor.actor === undefined ? {} : { act: actorClaim(actor.actor) }),
+  };
+}
