@@ -44,6 +44,15 @@ function jestRun(label, command, prefix) {
 }
 
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+// The directory tests run real servers: OpenLDAP's slapd and Samba's AD domain controller. Each
+// script installs its server when it can (root with apt-get) or prints the exact install line.
+if (
+  !step('system packages: OpenLDAP', process.execPath, ['scripts/ensure-slapd.mjs']) ||
+  !step('system packages: Samba AD', 'bash', ['scripts/ad/samba-ad.sh', 'install'])
+) {
+  console.error('\nTests: 0 passed, 1 failed (install the packages named above, then rerun)');
+  process.exit(1);
+}
 step('type check', npx, ['tsc', '-p', 'tsconfig.json']);
 step('lint', npx, ['eslint', '.']);
 step('format', npx, ['prettier', '--check', '.']);

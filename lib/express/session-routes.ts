@@ -162,7 +162,8 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
     '/session',
     ...body,
     audited('sign_out', async (req, res, context) => {
-      const refreshToken = readForm(req)['refresh_token'];
+      // A sign-out with the access token alone has no body: no form to read, no type to refuse.
+      const refreshToken = hasNoBody(req) ? undefined : readForm(req)['refresh_token'];
       const token =
         typeof refreshToken === 'string' && refreshToken.length > 0
           ? refreshToken
@@ -180,9 +181,10 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
 
   // Bodies refused by the parsers never reach a handler; they are audited here.
   router.use((error: unknown, req: Request, _res: Response, next: NextFunction) => {
-    const refusal = bodyError(error);
-    if (!isIdentityError(refusal)) {
-      next(refusal);
+    // Refusals from the handlers were audited where they arose.
+    const refusal = isIdentityError(error) ? undefined : bodyError(error);
+    if (refusal === undefined || !isIdentityError(refusal)) {
+      next(refusal ?? error);
       return;
     }
     const action =
@@ -227,6 +229,16 @@ async function signInWith(
     if (!isIdentityError(error) || error.code !== 'invalid_credentials') attempt?.uncounted();
     throw error;
   }
+}
+
+// As type-is decides (RFC 9112 §6.3): no Transfer-Encoding and no (or a zero) Content-Length,
+// and no Content-Type announcing a body either.
+function hasNoBody(req: Request): boolean {
+  return (
+    req.headers['content-type'] === undefined &&
+    req.headers['transfer-encoding'] === undefined &&
+    (req.headers['content-length'] ?? '0') === '0'
+  );
 }
 
 function readForm(req: Request): Record<string, unknown> {

@@ -98,6 +98,8 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
   const keys = loadSigningKeys(parsed.signingKeys, 'signingKeys');
   const signer = keys[0] as SigningKey;
   const byKid = new Map(keys.map((key) => [key.kid, key]));
+  // Every listed key verifies, whatever its algorithm: rotating from ES256 to RS256 lists both.
+  const algorithms = [...new Set(keys.map((key) => key.algorithm))];
   const issuer = parsed.issuer;
   const audience = parsed.audience ?? issuer;
   const sessionTtlSec = (parsed.sessionTtlMin ?? DEFAULT_SESSION_TTL_MIN) * 60;
@@ -150,7 +152,7 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
       issuer,
       audience: expectedAudience,
       typ: type,
-      algorithms: [signer.algorithm],
+      algorithms,
       requiredClaims: ['exp', 'iat', 'jti', 'sid', 'sub'],
       currentDate: new Date(now()),
     });
@@ -251,7 +253,9 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
         jwks: {
           keys: keys.map((key) => (key.publicJwk === undefined ? secretJwk(key) : key.publicJwk)),
         },
-        algorithms: [signer.algorithm],
+        // One allow-list applies to every key of the set, so it can only be given when the keys
+        // share an algorithm; otherwise each key is limited to what its own type can verify.
+        ...(algorithms.length === 1 ? { algorithms } : {}),
         requireAccessTokenType: true,
         requiredClaims: ['sid', 'jti', 'iat'],
         maxTokenLifetimeSec: Math.max(sessionTtlSec, 60),

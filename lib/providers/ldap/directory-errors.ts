@@ -5,6 +5,7 @@ import {
   StrongAuthRequiredError,
   UnavailableError,
 } from 'ldapts';
+import { types } from 'node:util';
 import { IdentityError } from '../../core/errors.js';
 
 /**
@@ -76,7 +77,7 @@ export function describe(error: unknown): string {
     return 'the directory requires a protected connection (use tls: "ldaps" or "starttls")';
   }
   if (error instanceof UnavailableError || error instanceof BusyError) return 'directory busy';
-  if (error instanceof Error) {
+  if (isError(error)) {
     const code = (error as NodeJS.ErrnoException).code;
     if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return code;
     if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME|ERR_TLS/.test(code)) {
@@ -92,6 +93,12 @@ export function describe(error: unknown): string {
 // (and reaching logs) carries the class and code only, never the server's text.
 function redact(cause: unknown): Error {
   const error = new Error(describe(cause));
-  error.name = cause instanceof Error ? cause.name : 'Error';
+  error.name = isError(cause) ? cause.name : 'Error';
   return error;
+}
+
+// Socket and TLS errors come from Node's own realm; `instanceof Error` fails for them where code
+// runs in another realm (a vm context, a test runner), so the check is structural.
+function isError(value: unknown): value is Error {
+  return types.isNativeError(value) || value instanceof Error;
 }

@@ -51,6 +51,9 @@ export async function lookupGroups(
   }
 
   const uid = firstValue(user, 'uid');
+  // Each group is searched for once: a membership cycle ends, and a group already known from
+  // memberOf is still followed upwards.
+  const expanded = new Set<string>([comparableDn(user.dn)]);
   let level: string[] = [user.dn];
   for (let depth = 0; depth <= settings.maxDepth && level.length > 0; depth++) {
     const found: Entry[] = [];
@@ -68,8 +71,15 @@ export async function lookupGroups(
       }
       found.push(...(await searchGroups(client, settings, new OrFilter({ filters }))));
     }
-    // Only groups not seen before are followed: a membership cycle ends here.
-    level = found.filter((entry) => add(entry.dn, firstValue(entry, 'cn'))).map((e) => e.dn);
+    level = [];
+    for (const entry of found) {
+      add(entry.dn, firstValue(entry, 'cn'));
+      const key = comparableDn(entry.dn);
+      if (!expanded.has(key) && groups.has(key)) {
+        expanded.add(key);
+        level.push(entry.dn);
+      }
+    }
   }
   return [...groups.values()];
 }

@@ -1,5 +1,5 @@
 import { AndFilter, EqualityFilter, OrFilter, type Entry, type Filter } from 'ldapts';
-import { escapeDnValue } from './ldap-entry.js';
+import { allValues, escapeDnValue } from './ldap-entry.js';
 import type { z } from 'zod';
 import { isIdentityError } from '../../core/errors.js';
 import type { Identity } from '../../core/identity.js';
@@ -147,11 +147,11 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Pass
 
   return Object.freeze({
     provider: 'ldap',
-    authenticate(credentials: PasswordCredentials) {
+    async authenticate(credentials: PasswordCredentials) {
       // Checked here too, for callers that skip the sign-in route: an empty password must never
       // reach a bind, where many servers would take it as an anonymous bind and succeed.
       const checked = readPasswordCredentials(credentials.username, credentials.password);
-      return signIn(checked);
+      return await signIn(checked);
     },
   } satisfies PasswordAuthenticator);
 }
@@ -172,7 +172,7 @@ async function userBind(client: LdapClient, dn: string, password: string): Promi
 // OpenLDAP's ppolicy marks a locked account with pwdAccountLockedTime; binding anyway would
 // only count another failure against it.
 function refuseLockedAccount(entry: Entry): void {
-  if (entry['pwdAccountLockedTime'] !== undefined) throw signInRefused('account_locked');
+  if (allValues(entry, 'pwdAccountLockedTime').length > 0) throw signInRefused('account_locked');
 }
 
 async function step<T>(name: string, run: () => Promise<T>): Promise<T> {

@@ -1,0 +1,228 @@
+// The sign-in routes with a real directory behind them: OpenLDAP's slapd on 127.0.0.1.
+import { Client } from 'ldapts';
+import {
+  authenticate,
+  createMemoryAuditSink,
+  createSessionTokens,
+  generateSigningKey,
+  identityErrorHandler,
+  requireUser,
+  sessionRoutes,
+  type MemoryAuditSink,
+} from '../../lib/index.js';
+import { createLdapAuthenticator, type LdapAuthenticatorOptions } from '../../lib/ldap.js';
+import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
+import {
+  SLAPD_ADMIN,
+  SLAPD_BASE_DN,
+  SLAPD_PASSWORD_POLICY,
+  SLAPD_READER,
+  SLAPD_USERS,
+  startSlapd,
+  type Slapd,
+} from '../helpers/slapd.js';
+
+const { alice, bob, svcReporting, lockedUser } = SLAPD_USERS;
+
+let slapd: Slapd;
+beforeAll(async () => {
+  slapd = await startSlapd();
+}, 60_000);
+afterAll(async () => {
+  await closeServers();
+  await slapd.stop();
+});
+
+function directoryOptions(overrides: Partial<LdapAuthenticatorOptions> = {}) {
+  return {
+    type: 'ldap',
+    host: '127.0.0.1',
+    port: Number(new URL(slapd.ldapsUrl).port),
+    ca: slapd.ca,
+    baseDn: SLAPD_BASE_DN,
+    bindDn: SLAPD_READER.dn,
+    bindPassword: SLAPD_READER.password,
+    mapping: { role_mapping: { 'ai-users': 'assistant_user' } },
+    serviceAccounts: { ous: [`ou=Service Accounts,${SLAPD_BASE_DN}`] },
+    ...overrides,
+  } as LdapAuthenticatorOptions;
+}
+
+function assistant(
+  express: (typeof EXPRESS_VERSIONS)[number][1],
+  audit: MemoryAuditSink,
+  options: { directory?: Partial<LdapAuthenticatorOptions>; maxFailuresPerAccount?: number } = {},
+) {
+  const sessions = createSessionTokens({
+    issuer: 'https://assistant.example.test',
+    signingKeys: [generateSigningKey()],
+  });
+  const app = express();
+  app.use(
+    '/auth',
+    sessionRoutes({
+      tokens: sessions,
+      passwordSignIn: createLdapAuthenticator(directoryOptions(options.directory)),
+      audit,
+      ...(options.maxFailuresPerAccount === undefined
+        ? {}
+        : { throttle: { maxFailuresPerAccount: options.maxFailuresPerAccount } }),
+    }),
+  );
+  app.get(
+    '/ai/whoami',
+    authenticate({ issuers: [sessions.trustedIssuer()], audit }),
+    requireUser({ roles: ['assistant_user'] }),
+    (req, res) => {
+      res.json({ user: req.identity?.username, provider: req.identity?.provider });
+    },
+  );
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.use(identityErrorHandler());
+  return serve(app);
+}
+
+describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
+  test('a directory user signs in (JSON or form) and the session token works on AI routes', async () => {
+    const audit = createMemoryAuditSink();
+    const agent = await assistant(express, audit);
+    const json = await agent
+      .post('/auth/session')
+      .send({ username: 'alice', password: alice.password });
+    expect(json.status).toBe(200);
+    expect(json.headers['cache-control']).toBe('no-store');
+    expect(json.body).toMatchObject({
+      token_type: 'Bearer',
+      expires_in: 86_400,
+      user: { username: 'alice', provider: 'ldap', roles: ['assistant_user'] },
+    });
+    const form = await agent
+      .post('/auth/session')
+      .type('form')
+      .send({ email: alice.mail, password: alice.password });
+    expect(form.status).toBe(200);
+
+    const whoami = await agent
+      .get('/ai/whoami')
+      .set('Authorization', `Bearer ${(json.body as { access_token: string }).access_token}`);
+    expect(whoami.body).toEqual({ user: 'alice', provider: 'ldap' });
+    const signIn = audit.events.find((event) => event.action === 'sign_in');
+    expect(signIn).toMatchObject({ user: 'alice', outcome: 'allowed', provider: 'ldap' });
+    expect(JSON.stringify(audit.events)).not.toContain(alice.password);
+  });
+
+  test('a wrong password, an unknown user and a locked account get the same 401; the audit knows why', async () => {
+    const audit = createMemoryAuditSink();
+    const agent = await assistant(express, audit);
+    const bodies: unknown[] = [];
+    for (const [username, password] of [
+      ['alice', 'Wrong-Password-1'],
+      ['mallory', 'Wrong-Password-1'],
+      [lockedUser.uid, lockedUser.password],
+    ] as const) {
+      const res = await agent.post('/auth/session').send({ username, password });
+      expectRefusal(res, { status: 401, code: 'invalid_credentials', bearerError: null });
+      bodies.push({ ...(res.body as object), request_id: null });
+    }
+    expect(new Set(bodies.map((body) => JSON.stringify(body))).size).toBe(1);
+    expect(
+      audit.events.map((event) => [
+        event.outcome,
+        event.details['reason'],
+        event.details['username'],
+      ]),
+    ).toEqual([
+      ['denied', 'invalid_credentials', 'alice'],
+      ['denied', 'user_not_found', 'mallory'],
+      ['denied', 'account_locked', lockedUser.uid],
+    ]);
+    expect(JSON.stringify(audit.events)).not.toMatch(/Wrong-Password-1|locked-Password-1/);
+  });
+
+  test('a service account signs in correctly and is still refused a session (403)', async () => {
+    const audit = createMemoryAuditSink();
+    const agent = await assistant(express, audit);
+    const res = await agent
+      .post('/auth/session')
+      .send({ username: svcReporting.uid, password: svcReporting.password });
+    expectRefusal(res, { status: 403, code: 'service_account_refused' });
+    expect(audit.events[0]).toMatchObject({ outcome: 'denied', reason: 'service_account_refused' });
+  });
+
+  test('hostile input is a 400 or 401 and never shows directory text', async () => {
+    const agent = await assistant(express, createMemoryAuditSink());
+    const attempts: [unknown, number][] = [
+      [{ username: '*', password: alice.password }, 401],
+      [{ username: '*)(uid=*))(|(uid=*', password: alice.password }, 401],
+      [{ username: 'alice', password: '' }, 400],
+      [{ username: 'alice' }, 400],
+      [{ username: 'alice', password: ['x'] }, 400],
+      [{ username: 'alice', password: { $gt: '' } }, 400],
+      [{ username: 'a'.repeat(300), password: 'x-Password-1' }, 400],
+      [{ username: 'alice\u0000', password: alice.password }, 400],
+    ];
+    for (const [body, status] of attempts) {
+      const res = await agent.post('/auth/session').send(body as object);
+      expect(res.status).toBe(status);
+      expect(JSON.stringify(res.body)).not.toMatch(/ldap|LDAP|dc=|uid=|Error|errno|code: 0x/);
+    }
+  });
+
+  test('the throttle answers 429 before the directory locks the account', async () => {
+    const below = SLAPD_PASSWORD_POLICY.maxFailure - 2;
+    const audit = createMemoryAuditSink();
+    const agent = await assistant(express, audit, { maxFailuresPerAccount: below });
+    for (let attempt = 0; attempt < below; attempt++) {
+      const res = await agent.post('/auth/session').send({ username: 'bob', password: 'Guess-1' });
+      expect(res.status).toBe(401);
+    }
+    const blocked = await agent
+      .post('/auth/session')
+      .send({ username: 'bob', password: bob.password });
+    expect({ status: blocked.status, code: (blocked.body as { code: string }).code }).toEqual({
+      status: 429,
+      code: 'too_many_attempts',
+    });
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    // The directory saw only the guesses before the limit: bob is not locked there.
+    expect(await failureCount(bob.dn)).toBe(below);
+    const direct = await createLdapAuthenticator(directoryOptions()).authenticate({
+      username: 'bob',
+      password: bob.password,
+    });
+    expect(direct.username).toBe('bob');
+  });
+
+  test('directory down: 503 with a generic message, and the process keeps serving', async () => {
+    const audit = createMemoryAuditSink();
+    const agent = await assistant(express, audit, { directory: { port: 1 } });
+    const res = await agent
+      .post('/auth/session')
+      .send({ username: 'alice', password: alice.password });
+    expectRefusal(res, { status: 503, code: 'identity_provider_unavailable' });
+    expect((res.body as { message: string }).message).toBe(
+      'The identity provider is unavailable; retry shortly.',
+    );
+    expect(audit.events[0]).toMatchObject({ outcome: 'error', status: 503 });
+    expect(audit.events[0]?.details['directory_error']).toBe('ECONNREFUSED');
+    expect((await agent.get('/health')).body).toEqual({ ok: true });
+  });
+});
+
+/** ppolicy's record of failed binds for an entry, read as the directory administrator. */
+async function failureCount(dn: string): Promise<number> {
+  const client = new Client({ url: slapd.url });
+  try {
+    await client.bind(SLAPD_ADMIN.dn, SLAPD_ADMIN.password);
+    const { searchEntries } = await client.search(dn, {
+      scope: 'base',
+      attributes: ['pwdFailureTime'],
+    });
+    const times = searchEntries[0]?.['pwdFailureTime'];
+    return Array.isArray(times) ? times.length : times === undefined || times === '' ? 0 : 1;
+  } finally {
+    await client.unbind();
+  }
+}
