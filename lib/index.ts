@@ -44,6 +44,7 @@ export {
   DEFAULT_MINT_TTL_SEC,
 } from './tokens/session-options.js';
 export { createMemorySessionStore } from './tokens/session-store.js';
+export { sessionLifetimesFromEnv } from './tokens/session-env.js';
 export type { SessionStore } from './tokens/session-store.js';
 export { generateSigningKey, SIGNING_ALGORITHMS } from './tokens/signing-keys.js';
 export type { SigningKeyOptions, SigningAlgorithm } from './tokens/signing-keys.js';
