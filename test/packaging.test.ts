@@ -63,6 +63,7 @@ import express from 'express';
 import { SignJWT } from 'jose';
 import { authenticate, requireUser, identityErrorHandler, IdentityError, fromEnv } from 'express-identity-passthrough';
 import pkg from 'express-identity-passthrough/package.json' with { type: 'json' };
+import { createLdapAuthenticator } from 'express-identity-passthrough/ldap';
 
 const secret = 'a-local-secret-that-is-long-enough-for-hs256';
 const options = fromEnv({ JWT_ISSUER: 'https://issuer.test/', JWT_AUDIENCE: 'api://x', JWT_SECRET: secret });
@@ -79,7 +80,7 @@ const token = await new SignJWT({ sub: 'u1', preferred_username: 'uma' })
 const ok = await (await fetch(url, { headers: { authorization: 'Bearer ' + token } })).json();
 const refused = await fetch(url);
 server.close();
-console.log(JSON.stringify({ ok, refused: refused.status, challenge: refused.headers.get('www-authenticate'), isClass: typeof IdentityError, name: pkg.name }));
+console.log(JSON.stringify({ ok, refused: refused.status, challenge: refused.headers.get('www-authenticate'), isClass: typeof IdentityError, name: pkg.name, ldap: typeof createLdapAuthenticator }));
 `,
   );
   const output = JSON.parse(run(process.execPath, ['consumer.mjs'], scratch)) as unknown;
@@ -89,6 +90,7 @@ console.log(JSON.stringify({ ok, refused: refused.status, challenge: refused.hea
     challenge: 'Bearer',
     isClass: 'function',
     name: 'express-identity-passthrough',
+    ldap: 'function',
   });
 });
 
@@ -115,7 +117,9 @@ import express from 'express';
 import {
   authenticate, requireUser, identityErrorHandler, getCurrentIdentity,
   type AuthenticateOptions, type Identity, type IdentityErrorCode, type AuditEvent,
+  createSessionTokens, generateSigningKey, sessionRoutes,
 } from 'express-identity-passthrough';
+import { createLdapAuthenticator, type LdapAuthenticatorOptions } from 'express-identity-passthrough/ldap';
 
 const options: AuthenticateOptions = {
   issuer: 'https://login.example.com/', audience: 'api://x', jwksUri: 'https://login.example.com/jwks',
@@ -132,6 +136,11 @@ app.post('/ai', requireUser({ roles: { anyOf: ['sales_readonly'] }, scopes: ['or
 app.use(identityErrorHandler());
 const code: IdentityErrorCode = 'token_expired';
 void code;
+const directory: LdapAuthenticatorOptions = {
+  type: 'active-directory', host: 'dc1.example.com', baseDn: 'DC=example,DC=com', accountSuffix: '@example.com',
+};
+const sessions = createSessionTokens({ issuer: 'https://a.example.com', signingKeys: [generateSigningKey()] });
+app.use('/auth', sessionRoutes({ tokens: sessions, passwordSignIn: createLdapAuthenticator(directory) }));
 `,
   );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
