@@ -96,12 +96,25 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
     next();
   });
 
+  // A handler returns its response rather than sending it: under `fail-closed` the event is
+  // written first, so that no token leaves without its audit record (and a failing sink is a
+  // 503 `audit_unavailable`, not an unhandled rejection).
   const audited =
-    (action: string, handle: (req: Request, res: Response, context: Context) => Promise<void>) =>
+    (
+      action: string,
+      handle: (req: Request, context: Context) => Promise<(res: Response) => void>,
+    ) =>
     (req: Request, res: Response, next: NextFunction): void => {
       const context: Context = { identity: undefined, details: {} };
-      handle(req, res, context).then(
-        () => void auditDecision(req, requestState(req), { action, ...context, now }),
+      handle(req, context).then(
+        (respond) => {
+          const pending = auditDecision(req, requestState(req), { action, ...context, now });
+          if (pending === undefined) respond(res);
+          else
+            pending.then(() => {
+              respond(res);
+            }, next);
+        },
         (error: unknown) => {
           const refusal = isIdentityError(error)
             ? error
@@ -128,7 +141,7 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
     router.post(
       '/session',
       ...body,
-      audited('sign_in', async (req, res, context) => {
+      audited('sign_in', async (req, context) => {
         const form = readForm(req);
         const name = form['username'] ?? form['email'];
         if (typeof name === 'string') context.details = { username: name.slice(0, 256) };
@@ -139,7 +152,10 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
         const attempt = throttle?.attempt(credentials.username, req.ip);
         const identity = await signInWith(passwordSignIn, credentials, attempt);
         context.identity = identity;
-        sendSession(res, await tokens.issue(identity));
+        const session = await tokens.issue(identity);
+        return (res) => {
+          sendSession(res, session);
+        };
       }),
     );
   }
@@ -147,21 +163,23 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
   router.post(
     '/session/refresh',
     ...body,
-    audited('session_refresh', async (req, res, context) => {
+    audited('session_refresh', async (req, context) => {
       const refreshToken = readForm(req)['refresh_token'];
       if (typeof refreshToken !== 'string' || refreshToken.length === 0) {
         throw new IdentityError('invalid_request', 'Send the "refresh_token" to refresh with.');
       }
       const session = await tokens.refresh(refreshToken);
       context.identity = session.identity;
-      sendSession(res, session);
+      return (res) => {
+        sendSession(res, session);
+      };
     }),
   );
 
   router.delete(
     '/session',
     ...body,
-    audited('sign_out', async (req, res, context) => {
+    audited('sign_out', async (req, context) => {
       // A sign-out with the access token alone has no body: no form to read, no type to refuse.
       const refreshToken = hasNoBody(req) ? undefined : readForm(req)['refresh_token'];
       const token =
@@ -175,7 +193,9 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
         );
       }
       context.identity = await tokens.signOut(token);
-      res.status(204).end();
+      return (res) => {
+        res.status(204).end();
+      };
     }),
   );
 

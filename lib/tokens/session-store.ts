@@ -21,7 +21,7 @@ export const DEFAULT_SESSION_STORE_MAX_ENTRIES = 100_000;
 
 /**
  * A {@link SessionStore} in process memory: right for one instance, and for tests. Bounded: when
- * full of unexpired entries it throws (sign-in and refresh answer 503) rather than forget a
+ * full of unexpired entries it throws (refresh and sign-out answer 503) rather than forget a
  * sign-out, which would bring a revoked session back to life.
  *
  * @example
