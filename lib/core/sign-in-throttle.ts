@@ -52,8 +52,7 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}): SignI
   const windowMs = options.windowMs ?? DEFAULT_FAILURE_WINDOW_MS;
   const now = options.now ?? Date.now;
   const windows = new LRUCache<string, Window>({ max: options.maxEntries ?? 10_000 });
-  // Account names are compared as directories compare them: case-insensitively.
-  const accountKey = (account: string): string => `a:${account.toLowerCase()}`;
+  const accountKey = (account: string): string => `a:${accountName(account)}`;
   const clientKey = (client: string): string => `c:${client}`;
 
   function current(key: string): Window | undefined {
@@ -107,4 +106,17 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}): SignI
       };
     },
   };
+}
+
+/**
+ * The account a sign-in name points at, as far as can be told without the directory: `alice`,
+ * `ALICE`, `alice@company.com` and `COMPANY\alice` count as one account, so that each spelling
+ * does not get its own allowance of guesses. Two people who share a local part on different
+ * domains share a count, which only makes the throttle stricter.
+ */
+export function accountName(account: string): string {
+  const name = account.normalize('NFKC').toLowerCase();
+  const afterDomain = name.slice(name.lastIndexOf('\\') + 1);
+  const at = afterDomain.indexOf('@');
+  return at > 0 ? afterDomain.slice(0, at) : afterDomain;
 }

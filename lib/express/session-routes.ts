@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
@@ -153,6 +154,8 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
         const identity = await signInWith(passwordSignIn, credentials, attempt);
         context.identity = identity;
         const session = await tokens.issue(identity);
+        // The session id links this event to the session's refreshes and its sign-out.
+        context.details = { ...context.details, session_id: session.sessionId };
         return (res) => {
           sendSession(res, session);
         };
@@ -170,6 +173,7 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
       }
       const session = await tokens.refresh(refreshToken);
       context.identity = session.identity;
+      context.details = { session_id: session.sessionId };
       return (res) => {
         sendSession(res, session);
       };
@@ -193,6 +197,9 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
         );
       }
       context.identity = await tokens.signOut(token);
+      // Verified by signOut() just above; read again only to name the session in the event.
+      const { sid } = decodeJwt(token);
+      context.details = { session_id: typeof sid === 'string' ? sid : null };
       return (res) => {
         res.status(204).end();
       };

@@ -16,7 +16,7 @@ export interface SessionStore {
   consumeRefreshToken(tokenId: string, untilSec: number): boolean | Promise<boolean>;
 }
 
-/** Default: 100000 entries in the memory store before it refuses new ones. */
+/** Default: 100000 sign-outs, and as many used refresh tokens, in the memory store. */
 export const DEFAULT_SESSION_STORE_MAX_ENTRIES = 100_000;
 
 /**
@@ -26,7 +26,7 @@ export const DEFAULT_SESSION_STORE_MAX_ENTRIES = 100_000;
  *
  * @example
  * ```ts
- * const sessions = await createSessionTokens({ ..., store: createMemorySessionStore() });
+ * const sessions = createSessionTokens({ ..., store: createMemorySessionStore() });
  * ```
  */
 export function createMemorySessionStore(
@@ -37,22 +37,22 @@ export function createMemorySessionStore(
   const revoked = new Map<string, number>();
   const consumed = new Map<string, number>();
 
-  function makeRoom(): void {
-    if (revoked.size + consumed.size < maxEntries) return;
+  // Sign-outs and used refresh tokens are bounded separately, so that a flood of refreshes can
+  // never leave a sign-out (or the end of a session whose refresh token was replayed) unrecorded.
+  function makeRoom(map: Map<string, number>): void {
+    if (map.size < maxEntries) return;
     const nowSec = now() / 1000;
-    for (const map of [revoked, consumed]) {
-      for (const [key, until] of map) if (until <= nowSec) map.delete(key);
-    }
-    if (revoked.size + consumed.size >= maxEntries) {
+    for (const [key, until] of map) if (until <= nowSec) map.delete(key);
+    if (map.size >= maxEntries) {
       throw new RangeError(
-        `the memory session store holds ${maxEntries} unexpired entries; use a shared store or raise maxEntries`,
+        `the memory session store holds ${maxEntries} unexpired ${map === revoked ? 'sign-outs' : 'used refresh tokens'}; use a shared store or raise maxEntries`,
       );
     }
   }
 
   return {
     revokeSession(sessionId, untilSec) {
-      if (!revoked.has(sessionId)) makeRoom();
+      if (!revoked.has(sessionId)) makeRoom(revoked);
       revoked.set(sessionId, Math.max(untilSec, revoked.get(sessionId) ?? 0));
     },
     isSessionRevoked(sessionId) {
@@ -61,7 +61,7 @@ export function createMemorySessionStore(
     },
     consumeRefreshToken(tokenId, untilSec) {
       if (consumed.has(tokenId)) return false;
-      makeRoom();
+      makeRoom(consumed);
       consumed.set(tokenId, untilSec);
       return true;
     },

@@ -20,6 +20,9 @@ import { actClaim, userClaims } from './token-claims.js';
 // an access token is refused by type, and an access token presented for a refresh likewise.
 const ACCESS_TOKEN_TYPE = 'at+jwt';
 const REFRESH_TOKEN_TYPE = 'rt+jwt';
+// Refresh tokens are addressed to the refresh endpoint alone: with an audience of their own, no
+// verifier that checks `aud` (but not `typ`) could take one for an access token.
+const refreshAudienceOf = (issuer: string): string => `${issuer}#refresh`;
 
 /** A public key as the JWKS route publishes it. */
 export type PublicJwk = Readonly<{ kty: string } & JWK>;
@@ -102,6 +105,7 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
   const algorithms = [...new Set(keys.map((key) => key.algorithm))];
   const issuer = parsed.issuer;
   const audience = parsed.audience ?? issuer;
+  const refreshAudience = refreshAudienceOf(issuer);
   const sessionTtlSec = (parsed.sessionTtlMin ?? DEFAULT_SESSION_TTL_MIN) * 60;
   const refreshTtlSec = (parsed.refreshTtlMin ?? DEFAULT_REFRESH_TTL_MIN) * 60;
   const store: SessionStore = parsed.store ?? createMemorySessionStore();
@@ -134,7 +138,7 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
     const base = { ...claims, sid: sessionId };
     const [accessToken, refreshToken] = await Promise.all([
       sign({ ...base, aud: audience }, ACCESS_TOKEN_TYPE, iat, accessExp),
-      sign({ ...base, aud: issuer }, REFRESH_TOKEN_TYPE, iat, deadline),
+      sign({ ...base, aud: refreshAudience }, REFRESH_TOKEN_TYPE, iat, deadline),
     ]);
     return Object.freeze({
       accessToken,
@@ -147,7 +151,12 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
     });
   }
 
-  async function verifyOwn(token: string, type: string, expectedAudience: string) {
+  async function verifyOwn(
+    token: string,
+    type: string,
+    expectedAudience: string,
+    expiredForSec = 0,
+  ) {
     const { payload } = await jwtVerify(token, (header) => keyFor(byKid, header.kid), {
       issuer,
       audience: expectedAudience,
@@ -155,6 +164,7 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
       algorithms,
       requiredClaims: ['exp', 'iat', 'jti', 'sid', 'sub'],
       currentDate: new Date(now()),
+      clockTolerance: expiredForSec,
     });
     return payload as JWTPayload & { jti: string; sid: string; exp: number; sub: string };
   }
@@ -181,7 +191,7 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
     async refresh(refreshToken: string) {
       let claims;
       try {
-        claims = await verifyOwn(refreshToken, REFRESH_TOKEN_TYPE, issuer);
+        claims = await verifyOwn(refreshToken, REFRESH_TOKEN_TYPE, refreshAudience);
       } catch (cause) {
         throw refreshRefused(
           'The refresh token is not valid or has expired; sign in again.',
@@ -268,12 +278,14 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
   async function verifyAnyOwn(token: string) {
     const attempts: [string, string][] = [
       [ACCESS_TOKEN_TYPE, audience],
-      [REFRESH_TOKEN_TYPE, issuer],
+      [REFRESH_TOKEN_TYPE, refreshAudience],
     ];
     let lastError: unknown;
     for (const [type, expected] of attempts) {
       try {
-        return await verifyOwn(token, type, expected);
+        // An expired access token still names a session whose refresh token may be alive:
+        // signing out with it must end that session, as long as the session could still exist.
+        return await verifyOwn(token, type, expected, refreshTtlSec);
       } catch (error) {
         lastError = error;
       }

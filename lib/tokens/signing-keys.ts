@@ -172,7 +172,7 @@ function signingAlgorithmFor(key: KeyObject, optionName: string): SigningAlgorit
  *
  * @example
  * ```ts
- * const sessions = await createSessionTokens({ issuer, signingKeys: [generateSigningKey()] });
+ * const sessions = createSessionTokens({ issuer, signingKeys: [generateSigningKey()] });
  * ```
  */
 export function generateSigningKey(algorithm: 'ES256' | 'RS256' = 'ES256'): {

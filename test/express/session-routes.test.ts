@@ -195,7 +195,7 @@ describe.each(EXPRESS_VERSIONS)('sessionRoutes() on %s', (_name, express) => {
           provider: 'directory',
           resource: 'POST /auth/session',
           request_id: res.headers['x-request-id'],
-          details: { username: 'alice' },
+          details: { username: 'alice', session_id: expect.any(String) },
         }),
       ]);
     });
@@ -378,8 +378,8 @@ describe.each(EXPRESS_VERSIONS)('sessionRoutes() on %s', (_name, express) => {
     test('a refresh token used as a bearer token: 401 token_type_invalid', async () => {
       await start();
       const session = body(await signIn());
-      // Its audience is the issuer, not the API, and its type is rt+jwt.
-      expect(decodeJwt(session.refresh_token).aud).toBe(ISSUER);
+      // Its audience is the refresh endpoint's, not the API's, and its type is rt+jwt.
+      expect(decodeJwt(session.refresh_token).aud).toBe(`${ISSUER}#refresh`);
       const res = await chat(session.refresh_token);
       expectRefusal(res, { status: 401, code: 'token_type_invalid', bearerError: 'invalid_token' });
       expect((res.body as { message: string }).message).toMatch(/typ "at\+jwt"/);

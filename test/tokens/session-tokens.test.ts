@@ -121,12 +121,12 @@ describe('createSessionTokens options', () => {
   });
 
   describe('audience', () => {
-    test('names the access tokens; refresh tokens keep the issuer as audience', async () => {
+    test('names the access tokens; refresh tokens have the refresh audience of their own', async () => {
       const sessions = sessionsWith({ audience: 'api://assistant' });
       expect(sessions.audience).toBe('api://assistant');
       const issued = await sessions.issue(person());
       expect(claimsOf(issued.accessToken).aud).toBe('api://assistant');
-      expect(claimsOf(issued.refreshToken).aud).toBe(ISSUER);
+      expect(claimsOf(issued.refreshToken).aud).toBe(`${ISSUER}#refresh`);
     });
   });
 
@@ -319,7 +319,7 @@ describe('issue()', () => {
     });
     const refresh = await verifyIndependently(sessions, issued.refreshToken, {
       typ: 'rt+jwt',
-      audience: ISSUER,
+      audience: `${ISSUER}#refresh`,
       now: time.now(),
     });
     expect(refresh.payload).toMatchObject({
@@ -461,9 +461,9 @@ describe('refresh()', () => {
       code: 'refresh_token_invalid',
       message: expect.stringMatching(/not valid or has expired/),
     });
-    // The refresh token's audience (the issuer) is also the default session audience: only its
-    // type keeps it from working as a bearer token for 14 days.
-    expect(claimsOf(issued.refreshToken).aud).toBe(sessions.audience);
+    // Two locks keep a refresh token from working as a bearer token for 14 days: its type, and an
+    // audience of its own.
+    expect(claimsOf(issued.refreshToken).aud).toBe(`${sessions.audience}#refresh`);
     await expect(verifierFor(sessions, time.now)(issued.refreshToken)).rejects.toMatchObject({
       code: 'token_type_invalid',
       status: 401,
@@ -678,7 +678,8 @@ describe('mint()', () => {
 describe('session store', () => {
   test('the memory store is bounded: when full, refresh and sign-out answer 503 rather than forget', async () => {
     const time = clock();
-    const store = createMemorySessionStore({ maxEntries: 2, now: time.now });
+    // Used refresh tokens and sign-outs are bounded separately: one of each fits.
+    const store = createMemorySessionStore({ maxEntries: 1, now: time.now });
     const sessions = sessionsWith({ store, now: time.now, sessionTtlMin: 60, refreshTtlMin: 60 });
     const [a, b, c] = await Promise.all([1, 2, 3].map(() => sessions.issue(person())));
     await sessions.refresh(a!.refreshToken);
@@ -723,6 +724,32 @@ describe('session store', () => {
     await expect(verifierFor(sessions, time.now)(issued.accessToken)).rejects.toMatchObject({
       code: 'session_store_unavailable',
       message: expect.stringMatching(/cannot be checked right now/),
+    });
+  });
+});
+
+describe('signOut() with an expired access token', () => {
+  test('ends the session while its refresh token could still be used', async () => {
+    const time = clock();
+    const sessions = sessionsWith({ now: time.now, sessionTtlMin: 60, refreshTtlMin: 600 });
+    const issued = await sessions.issue(person());
+    time.advance(61 * MINUTE);
+    await expect(sessions.signOut(issued.accessToken)).resolves.toMatchObject({
+      username: 'alice',
+    });
+    await expect(sessions.refresh(issued.refreshToken)).rejects.toMatchObject({
+      code: 'refresh_token_invalid',
+      message: expect.stringMatching(/signed out/),
+    });
+  });
+
+  test('but not once the whole session is over', async () => {
+    const time = clock();
+    const sessions = sessionsWith({ now: time.now, sessionTtlMin: 60, refreshTtlMin: 120 });
+    const issued = await sessions.issue(person());
+    time.advance(60 * MINUTE + 121 * MINUTE);
+    await expect(sessions.signOut(issued.accessToken)).rejects.toMatchObject({
+      code: 'token_malformed',
     });
   });
 });
