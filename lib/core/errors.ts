@@ -35,6 +35,12 @@ const ERROR_TABLE = {
   // 401 at sign-in: one code for a wrong password, an unknown user and a disabled or locked
   // account, so the response cannot be used to enumerate accounts (the audit event has why).
   invalid_credentials: { status: 401, bearerError: undefined },
+  // 401 at the SAML ACS: the response failed a check; the audit event's reason says which.
+  saml_response_invalid: { status: 401, bearerError: undefined },
+  // 401 for browser sessions: the sign-in at the IdP failed, or its tokens can no longer be
+  // refreshed; the person must sign in again.
+  sign_in_failed: { status: 401, bearerError: undefined },
+  session_expired: { status: 401, bearerError: 'invalid_token' },
   // 429: too many failed sign-ins for one account or client, before the directory locks it.
   too_many_attempts: { status: 429, bearerError: undefined },
   // 403: the caller is known and not allowed here.
@@ -45,6 +51,8 @@ const ERROR_TABLE = {
   group_missing: { status: 403, bearerError: undefined },
   groups_unresolved: { status: 403, bearerError: undefined },
   access_denied: { status: 403, bearerError: undefined },
+  // A cookie-authenticated unsafe request from another origin: cross-site request forgery.
+  csrf_refused: { status: 403, bearerError: undefined },
   // Outbound: the agent asked to send the user's credential where it must not go.
   upstream_not_allowed: { status: 403, bearerError: undefined },
   upstream_audience_mismatch: { status: 403, bearerError: undefined },

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { IdentityError } from './errors.js';
 
@@ -51,12 +52,16 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}): SignI
   const perClient = options.maxFailuresPerClient ?? DEFAULT_MAX_FAILURES_PER_CLIENT;
   const windowMs = options.windowMs ?? DEFAULT_FAILURE_WINDOW_MS;
   const now = options.now ?? Date.now;
-  const windows = new LRUCache<string, Window>({ max: options.maxEntries ?? 10_000 });
+  // Accounts and clients are tracked apart, so that a flood of one cannot evict the other.
+  const accounts = new LRUCache<string, Window>({ max: options.maxEntries ?? 10_000 });
+  const clients = new LRUCache<string, Window>({ max: options.maxEntries ?? 10_000 });
+  const cacheFor = (key: string): LRUCache<string, Window> =>
+    key.startsWith('a:') ? accounts : clients;
   const accountKey = (account: string): string => `a:${accountName(account)}`;
-  const clientKey = (client: string): string => `c:${client}`;
+  const clientKey = (client: string): string => `c:${clientName(client)}`;
 
   function current(key: string): Window | undefined {
-    const window = windows.get(key);
+    const window = cacheFor(key).get(key);
     if (window === undefined || window.resetsAt <= now()) return undefined;
     return window;
   }
@@ -75,7 +80,7 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}): SignI
     let window = current(key);
     if (window === undefined) {
       window = { failures: 0, resetsAt: now() + windowMs };
-      windows.set(key, window);
+      cacheFor(key).set(key, window);
     }
     window.failures += 1;
     return window;
@@ -95,7 +100,7 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}): SignI
         succeeded() {
           if (settled) return;
           settled = true;
-          windows.delete(keys[0] as string);
+          accounts.delete(keys[0] as string);
           undo(counted[1]);
         },
         uncounted() {
@@ -119,4 +124,26 @@ export function accountName(account: string): string {
   const afterDomain = name.slice(name.lastIndexOf('\\') + 1);
   const at = afterDomain.indexOf('@');
   return at > 0 ? afterDomain.slice(0, at) : afterDomain;
+}
+
+/**
+ * The client a request comes from, for counting: an IPv4 address (also when mapped into IPv6),
+ * or the /64 network of an IPv6 address, because one subscriber is routed a whole /64 and could
+ * otherwise change addresses at every guess. `req.ip` is the socket's peer unless Express's
+ * `trust proxy` is set; behind a proxy, set it, or every client counts as the proxy.
+ */
+export function clientName(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped !== null) return mapped[1] ?? address;
+  if (isIP(address) !== 6) return address;
+  const [head = '', tail = ''] = address.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = address.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.padStart(4, '0'))
+    .join(':')}::/64`;
 }

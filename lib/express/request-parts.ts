@@ -18,6 +18,7 @@ export function authenticationRequest(req: Request): AuthenticationRequest {
     authorization,
     url: req.originalUrl,
     headers: req.headers,
+    method: req.method,
     // RFC 6750 §2.2 defines a body token only for form-encoded bodies.
     body: req.is('application/x-www-form-urlencoded') ? (req.body as unknown) : undefined,
   };

@@ -305,7 +305,7 @@ function sendSession(res: Response, session: IssuedSession): void {
 // body-parser reports oversize and malformed bodies with a `type`; they become refusals with
 // this package's codes, audited like any other.
 function bodyError(error: unknown): unknown {
-  if (isIdentityError(error) || !(error instanceof Error)) return error;
+  if (isIdentityError(error) || typeof error !== 'object' || error === null) return error;
   const type = (error as { type?: unknown }).type;
   if (type === 'entity.too.large') {
     return new IdentityError(
@@ -317,7 +317,8 @@ function bodyError(error: unknown): unknown {
     return new IdentityError(
       'invalid_request',
       'The request body could not be parsed; send valid JSON or a form.',
-      { cause: error },
+      // Never the parser's message: V8 quotes the body in it, password included.
+      { details: { parse_error: type } },
     );
   }
   return error;

@@ -37,15 +37,17 @@ export function createMemorySessionStore(
   const revoked = new Map<string, number>();
   const consumed = new Map<string, number>();
 
-  // Sign-outs and used refresh tokens are bounded separately, so that a flood of refreshes can
-  // never leave a sign-out (or the end of a session whose refresh token was replayed) unrecorded.
+  // Used refresh tokens are bounded; when full, refresh answers 503. Sign-outs (and sessions
+  // ended for a replayed refresh token) get ten times the room, because forgetting or refusing
+  // one would leave a session alive that its owner, or this package, meant to end.
   function makeRoom(map: Map<string, number>): void {
-    if (map.size < maxEntries) return;
+    const limit = map === revoked ? maxEntries * 10 : maxEntries;
+    if (map.size < limit) return;
     const nowSec = now() / 1000;
     for (const [key, until] of map) if (until <= nowSec) map.delete(key);
-    if (map.size >= maxEntries) {
+    if (map.size >= limit) {
       throw new RangeError(
-        `the memory session store holds ${maxEntries} unexpired ${map === revoked ? 'sign-outs' : 'used refresh tokens'}; use a shared store or raise maxEntries`,
+        `the memory session store holds ${limit} unexpired ${map === revoked ? 'sign-outs' : 'used refresh tokens'}; use a shared store or raise maxEntries`,
       );
     }
   }

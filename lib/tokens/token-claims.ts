@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { Actor, Identity } from '../core/identity.js';
 
@@ -11,10 +12,10 @@ const MAX_GROUPS_IN_TOKEN = 200;
  * services need to decide (who, how to reach them, which groups and roles). Never a password,
  * never the upstream credential the user signed in with.
  */
-export function userClaims(identity: Identity): JWTPayload {
+export function userClaims(identity: Identity, ownIssuer: string): JWTPayload {
   const complete = identity.groupsComplete && identity.groups.length <= MAX_GROUPS_IN_TOKEN;
   return {
-    sub: identity.subject,
+    sub: subjectFor(identity, ownIssuer),
     preferred_username: identity.username,
     ...(identity.email === undefined ? {} : { email: identity.email }),
     ...(identity.name === undefined ? {} : { name: identity.name }),
@@ -23,6 +24,21 @@ export function userClaims(identity: Identity): JWTPayload {
     // How the person signed in (ldap, saml, oidc, jwt): audit trails downstream keep it.
     idp: identity.provider,
   };
+}
+
+/**
+ * The `sub` of tokens this package issues. A subject is unique only at its own issuer: `alice`
+ * at the directory and `alice` at a self-service IdP are different people, and every token of
+ * this package has the same `iss`. So a person from another issuer gets a subject derived from
+ * both (like OIDC's pairwise identifiers): stable for them, and distinct across issuers.
+ */
+export function subjectFor(identity: Identity, ownIssuer: string): string {
+  if (identity.issuer === ownIssuer) return identity.subject;
+  return createHash('sha256')
+    .update(identity.issuer)
+    .update('\u0000')
+    .update(identity.subject)
+    .digest('base64url');
 }
 
 /**

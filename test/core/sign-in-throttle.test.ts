@@ -1,4 +1,4 @@
-import { accountName, createSignInThrottle } from '../../lib/core/sign-in-throttle.js';
+import { accountName, clientName, createSignInThrottle } from '../../lib/core/sign-in-throttle.js';
 
 describe('accountName', () => {
   test.each([
@@ -56,5 +56,28 @@ describe('createSignInThrottle', () => {
     expect(() => throttle.attempt('alice', 'c')).toThrow(
       expect.objectContaining({ code: 'too_many_attempts' }),
     );
+  });
+});
+
+describe('clientName', () => {
+  test.each([
+    ['10.1.2.3', '10.1.2.3'],
+    ['::ffff:10.1.2.3', '10.1.2.3'],
+    ['2001:db8:1:2:aaaa:bbbb:cccc:dddd', '2001:0db8:0001:0002::/64'],
+    ['2001:db8:1:2::99', '2001:0db8:0001:0002::/64'],
+    ['2001:db8::1', '2001:0db8:0000:0000::/64'],
+    ['::1', '0000:0000:0000:0000::/64'],
+  ])('%s counts as %s', (input, expected) => {
+    expect(clientName(input)).toBe(expected);
+  });
+
+  test('every address of one IPv6 /64 shares the client allowance', () => {
+    const throttle = createSignInThrottle({ maxFailuresPerClient: 2 });
+    throttle.attempt('a1', '2001:db8:1:2::1');
+    throttle.attempt('a2', '2001:db8:1:2::2');
+    expect(() => throttle.attempt('a3', '2001:db8:1:2:ffff::3')).toThrow(
+      expect.objectContaining({ code: 'too_many_attempts', details: { scope: 'client' } }),
+    );
+    expect(() => throttle.attempt('a3', '2001:db8:1:3::3')).not.toThrow();
   });
 });

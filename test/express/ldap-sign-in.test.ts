@@ -170,6 +170,18 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     }
   });
 
+  test("a malformed body is a 400, and the parser's message (which quotes the body) is not audited", async () => {
+    const audit = createMemoryAuditSink();
+    const agent = await assistant(express, audit);
+    const res = await agent
+      .post('/auth/session')
+      .set('Content-Type', 'application/json')
+      .send('{"username":"alice","password":hunter2secret}');
+    expectRefusal(res, { status: 400, code: 'invalid_request', bearerError: 'invalid_request' });
+    expect(audit.events[0]).toMatchObject({ outcome: 'denied', reason: 'invalid_request' });
+    expect(JSON.stringify(audit.events)).not.toContain('hunter2');
+  });
+
   test('the throttle answers 429 before the directory locks the account', async () => {
     const below = SLAPD_PASSWORD_POLICY.maxFailure - 2;
     const audit = createMemoryAuditSink();

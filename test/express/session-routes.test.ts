@@ -17,6 +17,7 @@ import {
   type SessionRoutesOptions,
   type SessionTokens,
 } from '../../lib/index.js';
+import { subjectFor } from '../../lib/tokens/token-claims.js';
 import { createIdentity } from '../../lib/core/identity.js';
 import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
 
@@ -622,7 +623,14 @@ describe.each(EXPRESS_VERSIONS)('sessionRoutes() on %s', (_name, express) => {
       );
       expect(protectedHeader.kid).toBe(served.keys[0]?.['kid']);
       expect(payload).toMatchObject({
-        sub: 'uid=alice,ou=people,dc=example,dc=com',
+        // Pairwise with the directory the person came from: distinct across issuers.
+        sub: subjectFor(
+          {
+            issuer: 'ldaps://dc1.example.com',
+            subject: 'uid=alice,ou=people,dc=example,dc=com',
+          } as Identity,
+          ISSUER,
+        ),
         idp: 'directory',
         act: { sub: 'ai-assistant' },
         client_id: 'ai-assistant',

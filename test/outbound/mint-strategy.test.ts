@@ -14,6 +14,7 @@ import {
   type MintStrategyOptions,
   type SessionTokens,
 } from '../../lib/index.js';
+import { subjectFor } from '../../lib/tokens/token-claims.js';
 import { createIdentity } from '../../lib/core/identity.js';
 import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
 import { createRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
@@ -154,7 +155,8 @@ describe.each(EXPRESS_VERSIONS)('mintStrategy() behind authenticate() on %s', (_
     expect(protectedHeader.kid).toBe(tokens.jwks.keys[0]?.kid);
     expect(payload).toMatchObject({
       aud: ORDERS_AUDIENCE,
-      sub: SUBJECT,
+      // Pairwise with the directory the person came from: distinct across issuers.
+      sub: subjectFor(alice(), ISSUER),
       preferred_username: 'alice',
       idp: 'ldap',
       client_id: AGENT,

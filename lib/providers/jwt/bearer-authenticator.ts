@@ -2,6 +2,11 @@ import { z } from 'zod';
 import { IdentityError } from '../../core/errors.js';
 import { functionOption, objectWithMethods } from '../../core/option-schemas.js';
 import { parseOptions } from '../../core/options.js';
+import {
+  checkSameOrigin,
+  DEFAULT_SESSION_COOKIE,
+  readSessionCookie,
+} from '../../core/session-cookie.js';
 import type { Claims } from '../../core/claims.js';
 import type { Identity } from '../../core/identity.js';
 import { createIdentityMapper } from '../../core/identity-mapping.js';
@@ -18,6 +23,7 @@ import {
   DEFAULT_MAX_TOKEN_LIFETIME_SEC,
   issuerSchema,
   issuerShape,
+  secureUrl,
   type ParsedIssuerOptions,
 } from './issuer-options.js';
 import {
@@ -101,6 +107,28 @@ export const authenticatorShape = {
       }),
     ])
     .optional(),
+  /**
+   * Also accept the session token from a cookie (browser sign-in through SAML or OIDC), when
+   * the request has no `Authorization` header. Unsafe methods (POST, PUT, DELETE...) with the
+   * cookie must come from `allowedOrigins` (a CSRF defence), or get 403 `csrf_refused`.
+   */
+  sessionCookie: z
+    .strictObject({
+      /** Default: `__Host-eip-session`, as the sign-in routes set it. */
+      name: z
+        .string()
+        .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'is not a valid cookie name')
+        .optional(),
+      /** The origins of this application's own pages, e.g. `https://assistant.example.com`. */
+      allowedOrigins: z
+        .array(
+          secureUrl.refine((value) => new URL(value).origin === value, {
+            message: 'must be an origin (scheme, host and port) without a path or a trailing slash',
+          }),
+        )
+        .min(1),
+    })
+    .optional(),
   /** Injectable clock, in milliseconds since the epoch. Default: `Date.now`. */
   now: functionOption<() => number>().optional(),
   /** Injectable fetch for JWKS requests. Default: the global `fetch`. */
@@ -114,6 +142,8 @@ export type AuthenticatorOptions = z.input<typeof authenticatorSchema>;
 /** A request as the authenticator sees it. */
 export interface AuthenticationRequest extends CredentialCarriers {
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  /** The HTTP method; needed for the CSRF check of cookie sessions. */
+  readonly method?: string;
 }
 
 /** Bearer authentication without a web framework: what `authenticate()` is built on. */
@@ -168,6 +198,15 @@ export function createBearerAuthenticator(
     name.toLowerCase(),
   );
   const credentialsRequired = options.credentialsRequired ?? true;
+  const cookieName = options.sessionCookie?.name ?? DEFAULT_SESSION_COOKIE;
+  const allowedOrigins = new Set(options.sessionCookie?.allowedOrigins ?? []);
+  const tokenFromCookie = (request: AuthenticationRequest): string | undefined => {
+    if (options.sessionCookie === undefined) return undefined;
+    const token = readSessionCookie(request.headers['cookie'], cookieName);
+    if (token !== undefined)
+      checkSameOrigin(request.method ?? 'POST', request.headers, allowedOrigins);
+    return token;
+  };
   const cache =
     options.tokenCache === false
       ? undefined
@@ -194,7 +233,7 @@ export function createBearerAuthenticator(
   };
 
   function authenticateCached(request: AuthenticationRequest): CachedOutcome {
-    const token = extractBearerToken(request);
+    const token = extractBearerToken(request) ?? tokenFromCookie(request);
     if (token === undefined) {
       // Without a required credential the request passes anonymously, and a route guard
       // refuses the API key where a person is needed; other routes may accept it.

@@ -1,4 +1,11 @@
-import { EqualityFilter, ExtensibleFilter, OrFilter, type Entry, type Filter } from 'ldapts';
+import {
+  AndFilter,
+  EqualityFilter,
+  ExtensibleFilter,
+  OrFilter,
+  type Entry,
+  type Filter,
+} from 'ldapts';
 import { allValues, comparableDn, firstRdnValue, firstValue } from './ldap-entry.js';
 import type { LdapClient } from './ldap-options.js';
 
@@ -30,7 +37,7 @@ export async function lookupGroups(
   client: LdapClient,
   user: Entry,
   settings: GroupLookup,
-): Promise<DirectoryGroup[]> {
+): Promise<{ groups: DirectoryGroup[]; complete: boolean }> {
   const groups = new Map<string, DirectoryGroup>();
   const add = (dn: string, name: string | undefined): boolean => {
     const key = comparableDn(dn);
@@ -47,7 +54,7 @@ export async function lookupGroups(
       new ExtensibleFilter({ matchType: 'member', rule: IN_CHAIN_RULE, value: user.dn }),
     );
     for (const entry of found) add(entry.dn, firstValue(entry, 'cn'));
-    return [...groups.values()];
+    return result();
   }
 
   const uid = firstValue(user, 'uid');
@@ -81,8 +88,24 @@ export async function lookupGroups(
       }
     }
   }
-  return [...groups.values()];
+  return result();
+
+  // At the limit, some groups may be missing: group checks must then refuse, not decide.
+  function result(): { groups: DirectoryGroup[]; complete: boolean } {
+    return { groups: [...groups.values()], complete: groups.size < settings.maxGroups };
+  }
 }
+
+// Only group entries count: any other entry that happens to list the user in `member` (a
+// distribution list, a dynamic object, something a delegated admin created) is not a group.
+const GROUP_CLASSES = {
+  'active-directory': new EqualityFilter({ attribute: 'objectCategory', value: 'group' }),
+  ldap: new OrFilter({
+    filters: ['groupOfNames', 'groupOfUniqueNames', 'posixGroup', 'group'].map(
+      (value) => new EqualityFilter({ attribute: 'objectClass', value }),
+    ),
+  }),
+};
 
 async function searchGroups(
   client: LdapClient,
@@ -91,7 +114,7 @@ async function searchGroups(
 ): Promise<Entry[]> {
   const { searchEntries } = await client.search(settings.baseDn, {
     scope: 'sub',
-    filter,
+    filter: new AndFilter({ filters: [GROUP_CLASSES[settings.type], filter] }),
     attributes: ['cn'],
     sizeLimit: settings.maxGroups,
     derefAliases: 'never',

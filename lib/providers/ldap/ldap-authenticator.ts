@@ -84,24 +84,31 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Pass
       if (mode.kind === 'search') {
         await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
         entry = await findUser(client, mode.filter(username));
-        refuseLockedAccount(entry);
-        await userBind(client, entry.dn, password);
+        await userBind(client, entry.dn, password, lockedReason(entry));
         // Groups are read with the search account's rights, not the user's.
         await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
       } else if (mode.kind === 'upn') {
         const upn = `${username}${mode.accountSuffix}`;
         await userBind(client, upn, password);
+        // AD also accepts sAMAccountName@domain for a bind when the UPN differs (implicit UPN),
+        // so the entry is found by either; exactly one must match.
         entry = await findUser(
           client,
-          new EqualityFilter({ attribute: 'userPrincipalName', value: upn }),
+          new OrFilter({
+            filters: [
+              new EqualityFilter({ attribute: 'userPrincipalName', value: upn }),
+              new EqualityFilter({ attribute: 'sAMAccountName', value: username }),
+            ],
+          }),
         );
       } else {
-        const dn = mode.template.replace('{username}', escapeDnValue(username));
+        // split/join rather than replace(): a replacement string interprets `$'` and `$&`.
+        const dn = mode.template.split('{username}').join(escapeDnValue(username));
         await userBind(client, dn, password);
         entry = await readEntry(client, dn);
       }
       const found = await step('group_search', () => lookupGroups(client, entry, groups));
-      return identityFromEntry(entry, found, mapping);
+      return identityFromEntry(entry, found.groups, found.complete, mapping);
     });
   }
 
@@ -156,11 +163,18 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Pass
   } satisfies PasswordAuthenticator);
 }
 
-async function userBind(client: LdapClient, dn: string, password: string): Promise<void> {
+async function userBind(
+  client: LdapClient,
+  dn: string,
+  password: string,
+  knownReason?: string,
+): Promise<void> {
   try {
     await client.bind(dn, password);
   } catch (error) {
-    if (isCredentialFailure(error)) throw signInRefused(bindFailureReason(error), error);
+    if (isCredentialFailure(error)) {
+      throw signInRefused(knownReason ?? bindFailureReason(error), error);
+    }
     // A DN the server cannot parse (from a template) is the user's input, not an outage.
     if (error instanceof Error && error.name === 'InvalidDNSyntaxError') {
       throw signInRefused('username_invalid', error);
@@ -169,10 +183,11 @@ async function userBind(client: LdapClient, dn: string, password: string): Promi
   }
 }
 
-// OpenLDAP's ppolicy marks a locked account with pwdAccountLockedTime; binding anyway would
-// only count another failure against it.
-function refuseLockedAccount(entry: Entry): void {
-  if (allValues(entry, 'pwdAccountLockedTime').length > 0) throw signInRefused('account_locked');
+// OpenLDAP's ppolicy marks a locked account with pwdAccountLockedTime, but keeps the mark after
+// a temporary lock has expired until the next successful bind: so the bind decides, and the mark
+// only names the reason when the bind fails.
+function lockedReason(entry: Entry): string | undefined {
+  return allValues(entry, 'pwdAccountLockedTime').length > 0 ? 'account_locked' : undefined;
 }
 
 async function step<T>(name: string, run: () => Promise<T>): Promise<T> {

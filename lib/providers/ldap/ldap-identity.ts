@@ -104,6 +104,7 @@ export function compileEntryMapping(
 export function identityFromEntry(
   entry: Entry,
   groups: readonly DirectoryGroup[],
+  groupsComplete: boolean,
   mapping: EntryMapping,
 ): Identity {
   const claims: Record<string, unknown> = { dn: entry.dn };
@@ -135,7 +136,13 @@ export function identityFromEntry(
     ...(mapped.email === undefined ? {} : { email: mapped.email }),
     ...(mapped.name === undefined ? {} : { name: mapped.name }),
     groups: mapped.groups,
-    roles: mapping.mapper.rolesFor(mapped.groups, mapped.roles),
+    groupsComplete,
+    // role_mapping keys may be group names or group DNs: a DN cannot be imitated by a group of
+    // the same name created elsewhere in the directory.
+    roles: mapping.mapper.rolesFor(
+      [...mapped.groups, ...groups.map((group) => group.dn)],
+      mapped.roles,
+    ),
     scopes: [],
     attributes: { ...mapped.attributes, dn: entry.dn },
   });

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { ClientOptions, SearchOptions, SearchResult } from 'ldapts';
 import { z } from 'zod';
@@ -18,7 +19,12 @@ const hostname = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9.:[\]-]+$/, 'must be a host name or IP address, without scheme or port');
+  .refine(
+    (value) => isIP(value) !== 0 || /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(value),
+    {
+      message: 'must be a host name or IP address, without scheme, brackets or port (use "port")',
+    },
+  );
 
 /** Options of `createLdapAuthenticator()`, named as data gateways name them. */
 export const ldapOptionsSchema = z.strictObject({

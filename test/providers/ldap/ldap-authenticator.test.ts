@@ -393,6 +393,8 @@ describe('options are checked at startup', () => {
       { host: 'ldap://dc1.example.com' },
       /option "host" must be a host name/,
     ],
+    ['a host with a port', { host: 'dc1.example.com:636' }, /option "host" must be a host name/],
+    ['a bracketed IPv6 host', { host: '[::1]' }, /option "host" must be a host name/],
     [
       'a misspelled option',
       { acountSuffix: '@x.com' },

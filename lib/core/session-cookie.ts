@@ -1,0 +1,50 @@
+import { parseCookie } from 'cookie';
+import { IdentityError } from './errors.js';
+
+/**
+ * Default name of the session cookie. The `__Host-` prefix makes browsers accept it only when
+ * it is Secure, has `Path=/` and no `Domain`: a sibling subdomain cannot plant or override it.
+ */
+export const DEFAULT_SESSION_COOKIE = '__Host-eip-session';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The session token in a `Cookie` header, or undefined. */
+export function readSessionCookie(cookieHeader: unknown, name: string): string | undefined {
+  if (typeof cookieHeader !== 'string' || cookieHeader.length === 0) return undefined;
+  const value = parseCookie(cookieHeader)[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * Refuses a cookie-authenticated request that changes state and comes from another origin:
+ * browsers attach cookies to cross-site form posts and `fetch` calls, so without this check any
+ * web page could make the assistant act as whoever is signed in (cross-site request forgery).
+ * `Origin` is sent by every current browser on such requests; `Referer` is the fallback; a
+ * request with neither is refused, because it cannot be told apart from a forged one.
+ */
+export function checkSameOrigin(
+  method: string,
+  headers: Readonly<Record<string, string | readonly string[] | undefined>>,
+  allowedOrigins: ReadonlySet<string>,
+): void {
+  if (SAFE_METHODS.has(method.toUpperCase())) return;
+  const origin = headers['origin'];
+  const referer = headers['referer'];
+  let claimed: string | undefined;
+  if (typeof origin === 'string' && origin !== 'null') claimed = origin;
+  else if (typeof referer === 'string') {
+    try {
+      claimed = new URL(referer).origin;
+    } catch {
+      claimed = undefined;
+    }
+  }
+  if (claimed === undefined || !allowedOrigins.has(claimed)) {
+    throw new IdentityError(
+      'csrf_refused',
+      'This request changes data with a browser session cookie, but it did not come from this application\'s own pages (Origin check). Send it from the application, or use an "Authorization: Bearer" header.',
+      { details: { origin: claimed ?? null } },
+    );
+  }
+}
