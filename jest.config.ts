@@ -11,6 +11,7 @@ const config: Config = {
     // Examples import the package by name, as users will; in tests that name is the source.
     '^express-identity-passthrough$': '<rootDir>/lib/index.ts',
     '^express-identity-passthrough/ldap$': '<rootDir>/lib/ldap.ts',
+    '^express-identity-passthrough/saml$': '<rootDir>/lib/saml.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

@@ -1,0 +1,235 @@
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
+import passport from 'passport';
+import { z } from 'zod';
+import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { IdentityError, isIdentityError } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
+import { functionOption, objectWithMethods } from '../core/option-schemas.js';
+import { parseOptions } from '../core/options.js';
+import { checkSameOrigin, readSessionCookie } from '../core/session-cookie.js';
+import { requestIdFrom } from '../core/request-id.js';
+import { samlRefused } from '../providers/saml/saml-checks.js';
+import type { SamlSignIn } from '../providers/saml/saml-sign-in.js';
+import type { IssuedSession, SessionTokens } from '../tokens/session-tokens.js';
+import { auditDecision } from './audit-decision.js';
+import { identityErrorHandler } from './error-handler.js';
+import { requestState } from './request-state.js';
+import {
+  compileSessionCookie,
+  safeReturnPath,
+  sessionCookieOptionsSchema,
+} from './session-cookie.js';
+
+/** What an application does with a new session instead of the default cookie and redirect. */
+export type SignInHandler = (
+  req: Request,
+  res: Response,
+  session: IssuedSession & { returnTo: string },
+) => void;
+
+const samlRoutesSchema = z.strictObject({
+  /** The service provider from `createSamlSignIn()` (required). */
+  saml: objectWithMethods<SamlSignIn>(
+    ['checkPostedResponse', 'metadata'],
+    'must be the object createSamlSignIn() returns',
+  ),
+  /** The token service from `createSessionTokens()` (required). */
+  tokens: objectWithMethods<SessionTokens>(
+    ['issue', 'signOut'],
+    'must be the object createSessionTokens() returns',
+  ),
+  /** The session cookie: HttpOnly, Secure, SameSite=Lax, `__Host-eip-session` by default. */
+  cookie: sessionCookieOptionsSchema.optional(),
+  /**
+   * Hands the session to the application instead of setting the cookie (a native shell, a
+   * server-side session store). The token never appears in a URL either way.
+   */
+  onSignIn: functionOption<SignInHandler>().optional(),
+  ...auditOptionsShape,
+  source: z.string().min(1).max(100).optional(),
+  generateRequestId: functionOption<() => string>().optional(),
+  now: functionOption<() => number>().optional(),
+});
+
+/** Options of {@link samlRoutes}. */
+export type SamlRoutesOptions = z.input<typeof samlRoutesSchema>;
+
+/**
+ * The browser routes of SAML sign-in, as a router (mount it where the ACS URL points):
+ * - `GET /login?returnTo=/path`: redirects to the IdP with a sign-in request; `returnTo` must
+ *   be a same-site path (anything else becomes `/`: no open redirect);
+ * - `POST /acs`: the IdP's response (HTTP-POST binding). On success, the session token is set
+ *   as an HttpOnly cookie and the browser is sent to `returnTo` (303);
+ * - `GET /metadata`: this service provider's metadata for the IdP;
+ * - `POST /logout`: ends the session (same-origin requests only) and clears the cookie.
+ *
+ * Every outcome is audited; a malformed or forged response is a 401, never a 500.
+ *
+ * @example
+ * ```ts
+ * app.use('/auth/saml', samlRoutes({ saml, tokens: sessions, audit }));
+ * app.use('/ai', authenticate({ issuers: [sessions.trustedIssuer()],
+ *   sessionCookie: { allowedOrigins: ['https://assistant.example.com'] } }));
+ * ```
+ */
+export function samlRoutes(options: SamlRoutesOptions): Router {
+  const parsed = parseOptions(samlRoutesSchema, options, 'samlRoutes');
+  const { saml, tokens, onSignIn, source, generateRequestId } = parsed;
+  const trail = auditTrailFrom(parsed);
+  const now = parsed.now ?? Date.now;
+  const cookie = compileSessionCookie(parsed.cookie);
+  const ownOrigin = new Set([new URL(saml.acsUrl).origin]);
+  // A private passport instance: the application's own passport setup is left alone.
+  const authenticator = new passport.Passport();
+  // passport-saml is typed against Express 4's declarations; the strategy is the same object.
+  authenticator.use('saml', saml.strategy as unknown as passport.Strategy);
+  const router = express.Router();
+
+  router.use((req, res, next) => {
+    const state = requestState(req);
+    state.requestId ??= requestIdFrom(req.headers, generateRequestId);
+    state.audit = trail;
+    state.source ??= source;
+    res.setHeader('X-Request-Id', state.requestId);
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  router.get('/metadata', (_req, res) => {
+    res.type('application/samlmetadata+xml').send(saml.metadata());
+  });
+
+  router.get('/login', (req, res, next) => {
+    const returnTo = safeReturnPath(req.query['returnTo']);
+    const start = authenticator.authenticate('saml', {
+      session: false,
+      additionalParams: { RelayState: returnTo },
+    } as passport.AuthenticateOptions) as RequestHandler;
+    start(req, res, next);
+  });
+
+  router.post(
+    '/acs',
+    express.urlencoded({ extended: false, limit: 4 * 1024 * 1024, parameterLimit: 10 }),
+    (req, res, next) => {
+      const refuse = (error: unknown, identity?: Identity): void => {
+        const refusal = isIdentityError(error) ? error : samlRefused('invalid', error);
+        settle(req, next, { action: 'sign_in', identity, error: refusal }, () => {
+          next(refusal);
+        });
+      };
+      const form = (req.body ?? {}) as Record<string, unknown>;
+      try {
+        saml.checkPostedResponse(form['SAMLResponse']);
+      } catch (error) {
+        refuse(error);
+        return;
+      }
+      const finish = authenticator.authenticate(
+        'saml',
+        { session: false },
+        (error: unknown, user: unknown) => {
+          if (error !== null && error !== undefined) {
+            refuse(error);
+            return;
+          }
+          if (typeof user !== 'object' || user === null || !('subject' in user)) {
+            refuse(samlRefused('no_identity'));
+            return;
+          }
+          const identity = user as Identity;
+          tokens.issue(identity).then(
+            (session) => {
+              const returnTo = safeReturnPath(form['RelayState']);
+              settle(
+                req,
+                next,
+                { action: 'sign_in', identity, details: { session_id: session.sessionId } },
+                () => {
+                  if (onSignIn !== undefined) {
+                    onSignIn(req, res, { ...session, returnTo });
+                    return;
+                  }
+                  cookie.set(res, session.accessToken, session.expiresIn);
+                  res.redirect(303, returnTo);
+                },
+              );
+            },
+            (issueError: unknown) => {
+              refuse(issueError, identity);
+            },
+          );
+        },
+      ) as RequestHandler;
+      finish(req, res, next);
+    },
+  );
+
+  router.post('/logout', (req, res, next) => {
+    void (async () => {
+      let identity: Identity | undefined;
+      try {
+        checkSameOrigin('POST', req.headers, ownOrigin);
+        const token = readSessionCookie(req.headers.cookie, cookie.name);
+        if (token !== undefined) identity = await tokens.signOut(token);
+      } catch (error) {
+        const refusal = isIdentityError(error)
+          ? error
+          : new IdentityError('internal_error', 'Sign-out failed.', { cause: error });
+        settle(req, next, { action: 'sign_out', identity, error: refusal }, () => {
+          next(refusal);
+        });
+        return;
+      }
+      settle(req, next, { action: 'sign_out', identity }, () => {
+        cookie.clear(res);
+        res.redirect(303, '/');
+      });
+    })();
+  });
+
+  router.use((error: unknown, req: Request, _res: Response, next: NextFunction) => {
+    // Bodies refused by the parser never reached the handler: a SAML refusal like the others.
+    if (isIdentityError(error)) {
+      next(error);
+      return;
+    }
+    const refusal =
+      (error as { type?: unknown }).type === 'entity.too.large'
+        ? new IdentityError('request_too_large', 'The SAMLResponse is too large.')
+        : samlRefused('unreadable_body');
+    settle(req, next, { action: 'sign_in', identity: undefined, error: refusal }, () => {
+      next(refusal);
+    });
+  });
+  router.use(identityErrorHandler());
+  return router;
+
+  // Audits first, then answers: under fail-closed, no session is handed out unaudited.
+  function settle(
+    req: Request,
+    next: NextFunction,
+    decision: {
+      action: string;
+      identity: Identity | undefined;
+      error?: IdentityError;
+      details?: Record<string, unknown>;
+    },
+    respond: () => void,
+  ): void {
+    const pending = auditDecision(req, requestState(req), { ...decision, now });
+    if (pending === undefined) {
+      respond();
+      return;
+    }
+    pending.then(respond, (auditError: unknown) => {
+      next(decision.error ?? auditError);
+    });
+  }
+}

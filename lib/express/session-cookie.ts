@@ -1,0 +1,79 @@
+import type { Response } from 'express';
+import { stringifySetCookie } from 'cookie';
+import { z } from 'zod';
+import { DEFAULT_SESSION_COOKIE } from '../core/session-cookie.js';
+
+/** How browser sign-in routes hand the session token over: an HttpOnly cookie. */
+export const sessionCookieOptionsShape = {
+  /** Default: `__Host-eip-session`; `authenticate({ sessionCookie })` must use the same name. */
+  name: z
+    .string()
+    .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'is not a valid cookie name')
+    .optional(),
+  /**
+   * Default: true. **Warning:** false sends the session over plain HTTP, where anyone on the
+   * network path can take it; only for http://localhost development (and then a `__Host-` name
+   * cannot be used).
+   */
+  secure: z.boolean().optional(),
+};
+
+export const sessionCookieOptionsSchema = z.strictObject(sessionCookieOptionsShape);
+export type SessionCookieOptions = z.input<typeof sessionCookieOptionsSchema>;
+
+/** The cookie settings as the routes use them, checked once. */
+export interface SessionCookie {
+  set(res: Response, token: string, maxAgeSec: number): void;
+  clear(res: Response): void;
+  readonly name: string;
+}
+
+export function compileSessionCookie(options: SessionCookieOptions = {}): SessionCookie {
+  const secure = options.secure ?? true;
+  const name = options.name ?? (secure ? DEFAULT_SESSION_COOKIE : 'eip-session');
+  if (name.startsWith('__Host-') && !secure) {
+    throw new TypeError(
+      'option "cookie.secure": a "__Host-" cookie must be Secure; choose another "cookie.name" for plain-HTTP development',
+    );
+  }
+  const attributes = {
+    httpOnly: true,
+    secure,
+    // Lax: sent on the top-level navigation that follows the IdP's cross-site POST, and never
+    // on cross-site subrequests or form posts (with the Origin check as the second lock).
+    sameSite: 'lax' as const,
+    path: '/',
+  };
+  return Object.freeze({
+    name,
+    set(res: Response, token: string, maxAgeSec: number) {
+      res.append(
+        'Set-Cookie',
+        stringifySetCookie(name, token, { ...attributes, maxAge: maxAgeSec }),
+      );
+    },
+    clear(res: Response) {
+      res.append('Set-Cookie', stringifySetCookie(name, '', { ...attributes, maxAge: 0 }));
+    },
+  });
+}
+
+/**
+ * A same-site path to return to after sign-in, or `/`. Only a path is accepted: a full URL,
+ * `//host` or `/\host` (which browsers treat as another host) would make the sign-in an open
+ * redirect to a look-alike page.
+ */
+export function safeReturnPath(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 1_024) return '/';
+  // eslint-disable-next-line no-control-regex
+  if (!value.startsWith('/') || /^\/[/\\]/.test(value) || /[\u0000-\u001f\\]/.test(value)) {
+    return '/';
+  }
+  const base = 'https://same-site.invalid';
+  try {
+    const url = new URL(value, base);
+    return url.origin === base ? `${url.pathname}${url.search}${url.hash}` : '/';
+  } catch {
+    return '/';
+  }
+}

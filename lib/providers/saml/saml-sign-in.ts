@@ -1,0 +1,137 @@
+import { ValidateInResponseTo, type Profile } from '@node-saml/node-saml';
+import { Strategy as SamlStrategy, type VerifiedCallback } from '@node-saml/passport-saml';
+import { IdentityError, isIdentityError } from '../../core/errors.js';
+import type { Identity } from '../../core/identity.js';
+import { parseOptions } from '../../core/options.js';
+import { createMemoryAssertionStore } from './assertion-store.js';
+import { checkRawResponse, checkValidatedAssertion, samlRefused } from './saml-checks.js';
+import { compileProfileMapping } from './saml-identity.js';
+import {
+  DEFAULT_MAX_SAML_RESPONSE_BYTES,
+  DEFAULT_SAML_CLOCK_SKEW_SEC,
+  samlOptionsSchema,
+  type SamlSignInOptions,
+} from './saml-options.js';
+
+/** Default: 600 seconds for a sign-in at the IdP to come back. */
+const DEFAULT_REQUEST_TTL_SEC = 600;
+
+/** A configured SAML service provider: the passport strategy and what the routes need. */
+export interface SamlSignIn {
+  readonly provider: 'saml';
+  readonly acsUrl: string;
+  /** The passport strategy (`@node-saml/passport-saml`), with this package's checks inside. */
+  readonly strategy: SamlStrategy;
+  /** Checks a posted SAMLResponse before it is parsed (size, base64, DOCTYPE, SHA-1). */
+  checkPostedResponse(body: unknown): void;
+  /** This service provider's metadata XML, for the IdP's configuration. */
+  metadata(): string;
+}
+
+/**
+ * A SAML 2.0 service provider for browser sign-in (Entra ID, AD FS, Okta), built on
+ * `@node-saml/passport-saml` with the checks that library leaves to its caller: Destination and
+ * Recipient equal to the ACS URL, the configured IdP as Issuer, a bearer confirmation that has
+ * not expired, `InResponseTo` tied to a request this application sent, replayed assertions
+ * refused, no DOCTYPE, no SHA-1, and bounded message size. Signed assertions are required.
+ *
+ * @example
+ * ```ts
+ * const saml = createSamlSignIn({
+ *   entityId: 'https://assistant.example.com/saml/metadata',
+ *   acsUrl: 'https://assistant.example.com/auth/saml/acs',
+ *   idp: { entityId: `https://sts.windows.net/${tenantId}/`, ssoUrl, certificates: [entraCert] },
+ *   preset: 'entra',
+ * });
+ * app.use('/auth/saml', samlRoutes({ saml, tokens: sessions }));
+ * ```
+ */
+export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
+  const parsed = parseOptions(samlOptionsSchema, options, 'createSamlSignIn');
+  const now = parsed.now ?? Date.now;
+  const clockSkewMs = (parsed.clockSkewSec ?? DEFAULT_SAML_CLOCK_SKEW_SEC) * 1000;
+  const assertionStore = parsed.assertionStore ?? createMemoryAssertionStore({ now });
+  const limits = {
+    maxBytes: parsed.maxResponseBytes ?? DEFAULT_MAX_SAML_RESPONSE_BYTES,
+    allowSha1: parsed.dangerouslyAllowSha1 ?? false,
+  };
+  const mapping = compileProfileMapping({
+    preset: parsed.preset ?? 'generic',
+    mapping: parsed.mapping,
+    servicePatterns: parsed.serviceAccounts?.patterns ?? [],
+  });
+  const policy = { acsUrl: parsed.acsUrl, idpEntityId: parsed.idp.entityId, clockSkewMs, now };
+
+  async function verify(profile: Profile | null): Promise<Identity> {
+    if (profile === null) throw samlRefused('no_profile');
+    const checked = await checkValidatedAssertion(profile, policy);
+    let firstUse: boolean;
+    try {
+      firstUse = await assertionStore.consume(
+        `${parsed.idp.entityId} ${checked.id}`,
+        checked.expiresAtMs,
+      );
+    } catch (cause) {
+      throw new IdentityError(
+        'session_store_unavailable',
+        'The store of used sign-in assertions cannot be reached; retry shortly.',
+        { cause },
+      );
+    }
+    if (!firstUse) throw samlRefused('replayed');
+    return mapping.toIdentity(profile);
+  }
+
+  const strategy = new SamlStrategy(
+    {
+      name: 'saml',
+      callbackUrl: parsed.acsUrl,
+      entryPoint: parsed.idp.ssoUrl,
+      issuer: parsed.entityId,
+      audience: parsed.entityId,
+      idpCert: parsed.idp.certificates,
+      idpIssuer: parsed.idp.entityId,
+      wantAssertionsSigned: true,
+      wantAuthnResponseSigned: false,
+      signatureAlgorithm: 'sha256',
+      digestAlgorithm: 'sha256',
+      acceptedClockSkewMs: clockSkewMs,
+      // Responses must answer a request this application sent: that ties them to the browser
+      // that started the sign-in, and node-saml forgets each request id once it is answered.
+      validateInResponseTo:
+        parsed.dangerouslyAllowIdpInitiated === true
+          ? ValidateInResponseTo.ifPresent
+          : ValidateInResponseTo.always,
+      requestIdExpirationPeriodMs: (parsed.requestTtlSec ?? DEFAULT_REQUEST_TTL_SEC) * 1000,
+      ...(parsed.requestStore === undefined ? {} : { cacheProvider: parsed.requestStore }),
+      // Let the IdP choose how the person authenticates (MFA, Windows sign-in, passkeys).
+      disableRequestedAuthnContext: true,
+      identifierFormat: null,
+      ...(parsed.idp.sloUrl === undefined ? {} : { logoutUrl: parsed.idp.sloUrl }),
+    },
+    (profile: Profile | null, done: VerifiedCallback) => {
+      verify(profile).then(
+        (identity) => {
+          done(null, identity as unknown as Record<string, unknown>);
+        },
+        (error: unknown) => {
+          done(isIdentityError(error) ? error : samlRefused('invalid', error));
+        },
+      );
+    },
+    (_profile: Profile | null, done: VerifiedCallback) => {
+      // IdP-initiated logout requests are not handled here; sign-out goes through the routes.
+      done(null, {});
+    },
+  );
+
+  return Object.freeze({
+    provider: 'saml',
+    acsUrl: parsed.acsUrl,
+    strategy,
+    checkPostedResponse(body: unknown) {
+      checkRawResponse(body, limits);
+    },
+    metadata: () => strategy.generateServiceProviderMetadata(null, null),
+  });
+}
