@@ -12,6 +12,7 @@ const config: Config = {
     '^express-identity-passthrough$': '<rootDir>/lib/index.ts',
     '^express-identity-passthrough/ldap$': '<rootDir>/lib/ldap.ts',
     '^express-identity-passthrough/saml$': '<rootDir>/lib/saml.ts',
+    '^express-identity-passthrough/oidc$': '<rootDir>/lib/oidc.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

@@ -57,6 +57,8 @@ const ERROR_TABLE = {
   upstream_not_allowed: { status: 403, bearerError: undefined },
   upstream_audience_mismatch: { status: 403, bearerError: undefined },
   upstream_refused: { status: 403, bearerError: undefined },
+  // The IdP would not exchange the user's token for one for this upstream.
+  token_exchange_refused: { status: 403, bearerError: undefined },
   // 5xx: our side or the identity provider's, never the user's fault, so never a 401.
   authentication_not_configured: { status: 500, bearerError: undefined },
   internal_error: { status: 500, bearerError: undefined },

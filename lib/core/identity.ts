@@ -59,6 +59,11 @@ export interface Identity {
   /** When the credential expires, in seconds since the epoch. */
   readonly expiresAt?: number;
   /**
+   * The session of this package's own session token (`sid`): where the server keeps what
+   * belongs to the sign-in (an OIDC user's tokens), and what sign-out ends.
+   */
+  readonly sessionId?: string;
+  /**
    * A stable, non-reversible reference to the credential for audit trails: the `jti` when the
    * token has one, otherwise a truncated SHA-256 of the token. Never the token itself.
    */

@@ -23,6 +23,7 @@ const REFRESH_TOKEN_TYPE = 'rt+jwt';
 // Refresh tokens are addressed to the refresh endpoint alone: with an audience of their own, no
 // verifier that checks `aud` (but not `typ`) could take one for an access token.
 const refreshAudienceOf = (issuer: string): string => `${issuer}#refresh`;
+const STATE_TYPE = 'state+jwt';
 
 /** A public key as the JWKS route publishes it. */
 export type PublicJwk = Readonly<{ kty: string } & JWK>;
@@ -67,6 +68,15 @@ export interface SessionTokens {
    * Returns whose session it was, for the audit trail.
    */
   signOut(token: string): Promise<Identity>;
+  /** Ends a session by its id (`identity.sessionId`): when its upstream tokens cannot be renewed. */
+  revoke(sessionId: string): Promise<void>;
+  /**
+   * Seals short-lived browser state (an OIDC sign-in's PKCE verifier, state and nonce) into a
+   * signed token for a cookie: any instance sharing the signing keys can read it back.
+   */
+  sealState(data: Record<string, string>, ttlSec: number): Promise<string>;
+  /** Opens what {@link sealState} sealed; rejects when it was altered or has expired. */
+  openState(sealed: string): Promise<Record<string, string>>;
   /** A short-lived token for one upstream; see `mintStrategy()`. */
   mint(identity: Identity, request: MintRequest): Promise<string>;
   /** The public keys, for the JWKS route (empty when signing with an HMAC secret). */
@@ -224,6 +234,33 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
       const claims = await verifyAnyOwn(token);
       await storeCall(() => store.revokeSession(claims.sid, nowSec() + refreshTtlSec + 300));
       return sessionIdentity(claims);
+    },
+    async revoke(sessionId: string) {
+      await storeCall(() => store.revokeSession(sessionId, nowSec() + refreshTtlSec + 300));
+    },
+    async sealState(data: Record<string, string>, ttlSec: number) {
+      const iat = nowSec();
+      return new SignJWT({ ...data, aud: `${issuer}#state` })
+        .setProtectedHeader({ alg: signer.algorithm, kid: signer.kid, typ: STATE_TYPE })
+        .setIssuer(issuer)
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + ttlSec)
+        .sign(signer.signingKey);
+    },
+    async openState(sealed: string) {
+      const { payload } = await jwtVerify(sealed, (header) => keyFor(byKid, header.kid), {
+        issuer,
+        audience: `${issuer}#state`,
+        typ: STATE_TYPE,
+        algorithms,
+        currentDate: new Date(now()),
+      });
+      return Object.fromEntries(
+        Object.entries(payload).filter(
+          (entry): entry is [string, string] =>
+            typeof entry[1] === 'string' && !['iss', 'aud'].includes(entry[0]),
+        ),
+      );
     },
     async mint(identity: Identity, request: MintRequest) {
       if (identity.kind !== 'user') {

@@ -79,6 +79,10 @@ export async function identityFromToken(
       ...(mapped.clientId === undefined ? {} : { clientId: mapped.clientId }),
       ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
       ...(typeof claims.jti === 'string' && claims.jti.length > 0 ? { tokenId: claims.jti } : {}),
+      // Only this package's own tokens (an issuer with a provider claim) name its sessions.
+      ...(issuer.providerClaim !== undefined && typeof claims['sid'] === 'string'
+        ? { sessionId: claims['sid'] }
+        : {}),
     },
     {
       type: 'bearer',

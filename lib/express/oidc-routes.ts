@@ -1,0 +1,224 @@
+import express, { type NextFunction, type Request, type Router } from 'express';
+import { decodeJwt } from 'jose';
+import { stringifySetCookie } from 'cookie';
+import { z } from 'zod';
+import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { IdentityError, isIdentityError } from '../core/errors.js';
+import type { Identity } from '../core/identity.js';
+import { functionOption, objectWithMethods } from '../core/option-schemas.js';
+import { parseOptions } from '../core/options.js';
+import { requestIdFrom } from '../core/request-id.js';
+import { checkSameOrigin, readSessionCookie } from '../core/session-cookie.js';
+import { signInFailed } from '../providers/oidc/oidc-errors.js';
+import type { OidcSignIn, PendingSignIn } from '../providers/oidc/oidc-sign-in.js';
+import type { SessionTokens } from '../tokens/session-tokens.js';
+import { auditDecision } from './audit-decision.js';
+import { identityErrorHandler } from './error-handler.js';
+import { requestState } from './request-state.js';
+import type { SignInHandler } from './saml-routes.js';
+import {
+  compileSessionCookie,
+  safeReturnPath,
+  sessionCookieOptionsSchema,
+} from './session-cookie.js';
+
+/** Default: 600 seconds (10 minutes) to sign in at the IdP and come back. */
+const SIGN_IN_TTL_SEC = 600;
+
+const oidcRoutesSchema = z.strictObject({
+  /** The relying party from `createOidcSignIn()` (required). */
+  oidc: objectWithMethods<OidcSignIn>(
+    ['start', 'finish', 'keep', 'forget'],
+    'must be the object createOidcSignIn() returns',
+  ),
+  /** The token service from `createSessionTokens()` (required). */
+  tokens: objectWithMethods<SessionTokens>(
+    ['issue', 'signOut', 'sealState', 'openState'],
+    'must be the object createSessionTokens() returns',
+  ),
+  cookie: sessionCookieOptionsSchema.optional(),
+  /** Hands the session to the application instead of setting the cookie. */
+  onSignIn: functionOption<SignInHandler>().optional(),
+  ...auditOptionsShape,
+  source: z.string().min(1).max(100).optional(),
+  generateRequestId: functionOption<() => string>().optional(),
+  now: functionOption<() => number>().optional(),
+});
+
+/** Options of {@link oidcRoutes}. */
+export type OidcRoutesOptions = z.input<typeof oidcRoutesSchema>;
+
+/**
+ * The browser routes of OIDC sign-in, as a router mounted where `redirect_uri` points:
+ * - `GET /login?returnTo=/path`: redirects to the IdP (authorization code, PKCE S256, state,
+ *   nonce). What the callback needs is sealed into a short-lived HttpOnly cookie, so any
+ *   instance can finish the sign-in;
+ * - `GET /callback`: checks state, nonce, PKCE and the RFC 9207 `iss`, keeps the IdP's tokens
+ *   server-side, sets the session cookie and returns to `returnTo` (same-site paths only);
+ * - `POST /logout`: ends the session (same-origin requests only).
+ *
+ * @example
+ * ```ts
+ * app.use('/auth/oidc', oidcRoutes({ oidc, tokens: sessions, audit }));
+ * ```
+ */
+export function oidcRoutes(options: OidcRoutesOptions): Router {
+  const parsed = parseOptions(oidcRoutesSchema, options, 'oidcRoutes');
+  const { oidc, tokens, onSignIn, source, generateRequestId } = parsed;
+  const trail = auditTrailFrom(parsed);
+  const now = parsed.now ?? Date.now;
+  const cookie = compileSessionCookie(parsed.cookie);
+  const pendingCookie = `${cookie.name.startsWith('__Host-') ? '__Host-' : ''}eip-oidc-pending`;
+  const pendingAttributes = {
+    httpOnly: true,
+    secure: parsed.cookie?.secure ?? true,
+    // Lax: the IdP sends the browser back with a top-level GET, which carries Lax cookies.
+    sameSite: 'lax' as const,
+    path: '/',
+  };
+  const router = express.Router();
+
+  router.use((req, res, next) => {
+    const state = requestState(req);
+    state.requestId ??= requestIdFrom(req.headers, generateRequestId);
+    state.audit = trail;
+    state.source ??= source;
+    res.setHeader('X-Request-Id', state.requestId);
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  router.get('/login', (req, res, next) => {
+    void (async () => {
+      try {
+        const { url, pending } = await oidc.start();
+        const sealed = await tokens.sealState(
+          { ...pending, returnTo: safeReturnPath(req.query['returnTo']) },
+          SIGN_IN_TTL_SEC,
+        );
+        res.append(
+          'Set-Cookie',
+          stringifySetCookie(pendingCookie, sealed, {
+            ...pendingAttributes,
+            maxAge: SIGN_IN_TTL_SEC,
+          }),
+        );
+        res.redirect(302, url.href);
+      } catch (error) {
+        fail(req, next, 'sign_in', undefined, error);
+      }
+    })();
+  });
+
+  router.get('/callback', (req, res, next) => {
+    void (async () => {
+      let identity: Identity | undefined;
+      try {
+        // The pending sign-in is bound to this browser: a callback URL replayed in another
+        // browser (login CSRF, a leaked code) finds no cookie and is refused.
+        const sealed = readSessionCookie(req.headers.cookie, pendingCookie);
+        res.append(
+          'Set-Cookie',
+          stringifySetCookie(pendingCookie, '', { ...pendingAttributes, maxAge: 0 }),
+        );
+        if (sealed === undefined) throw signInFailed('no_pending_sign_in');
+        const stored = await tokens.openState(sealed).catch((cause: unknown) => {
+          throw signInFailed('pending_sign_in_invalid', cause);
+        });
+        const pending: PendingSignIn = {
+          codeVerifier: stored['codeVerifier'] ?? '',
+          state: stored['state'] ?? '',
+          nonce: stored['nonce'] ?? '',
+        };
+        const completed = await oidc.finish(req, res, pending);
+        identity = completed.identity;
+        const session = await tokens.issue(identity);
+        await oidc.keep(session.sessionId, {
+          ...completed.tokens,
+          sessionEndsAtMs: now() + session.refreshExpiresIn * 1000,
+        });
+        const returnTo = safeReturnPath(stored['returnTo']);
+        settle(
+          req,
+          next,
+          { action: 'sign_in', identity, details: { session_id: session.sessionId } },
+          () => {
+            if (onSignIn !== undefined) {
+              onSignIn(req, res, { ...session, returnTo });
+              return;
+            }
+            cookie.set(res, session.accessToken, session.expiresIn);
+            res.redirect(303, returnTo);
+          },
+        );
+      } catch (error) {
+        fail(req, next, 'sign_in', identity, error);
+      }
+    })();
+  });
+
+  router.post('/logout', (req, res, next) => {
+    void (async () => {
+      let identity: Identity | undefined;
+      try {
+        checkSameOrigin('POST', req.headers, new Set([new URL(tokens.issuer).origin]));
+        const token = readSessionCookie(req.headers.cookie, cookie.name);
+        if (token !== undefined) {
+          identity = await tokens.signOut(token);
+          // Verified by signOut() just above; read again for the session id.
+          const { sid } = decodeJwt(token);
+          if (typeof sid === 'string') await oidc.forget(sid);
+        }
+      } catch (error) {
+        fail(req, next, 'sign_out', identity, error);
+        return;
+      }
+      settle(req, next, { action: 'sign_out', identity }, () => {
+        cookie.clear(res);
+        res.redirect(303, '/');
+      });
+    })();
+  });
+
+  router.use(identityErrorHandler());
+  return router;
+
+  function fail(
+    req: Request,
+    next: NextFunction,
+    action: string,
+    identity: Identity | undefined,
+    error: unknown,
+  ): void {
+    const refusal = isIdentityError(error)
+      ? error
+      : new IdentityError('internal_error', 'The sign-in could not be completed.', {
+          cause: error,
+        });
+    settle(req, next, { action, identity, error: refusal }, () => {
+      next(refusal);
+    });
+  }
+
+  // Audits first, then answers: under fail-closed, no session is handed out unaudited.
+  function settle(
+    req: Request,
+    next: NextFunction,
+    decision: {
+      action: string;
+      identity: Identity | undefined;
+      error?: IdentityError;
+      details?: Record<string, unknown>;
+    },
+    respond: () => void,
+  ): void {
+    const pending = auditDecision(req, requestState(req), { ...decision, now });
+    if (pending === undefined) {
+      respond();
+      return;
+    }
+    pending.then(respond, (auditError: unknown) => {
+      next(decision.error ?? auditError);
+    });
+  }
+}

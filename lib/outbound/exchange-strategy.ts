@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import * as client from 'openid-client';
+import { z } from 'zod';
+import { IdentityError } from '../core/errors.js';
+import { credentialOf, type Identity } from '../core/identity.js';
+import { objectWithMethods } from '../core/option-schemas.js';
+import { parseOptions } from '../core/options.js';
+import { idpUnavailable, isIdpUnreachable } from '../providers/oidc/oidc-errors.js';
+import type { OidcSignIn } from '../providers/oidc/oidc-sign-in.js';
+import type { CredentialStrategy } from './credential-strategy.js';
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+/** Exchanged tokens are reused until this long before they expire. */
+const EXPIRY_MARGIN_MS = 30_000;
+
+const exchangeSchema = z.strictObject({
+  /** The relying party whose client and IdP perform the exchange (`createOidcSignIn()`). */
+  oidc: objectWithMethods<Pick<OidcSignIn, 'configuration' | 'accessToken'>>(
+    ['configuration', 'accessToken'],
+    'must be the object createOidcSignIn() returns',
+  ),
+  /**
+   * Default: `token-exchange` (RFC 8693, with `audience` set to the upstream's). `entra-obo` uses
+   * Entra ID's on-behalf-of grant, with scope `<upstream audience>/.default`.
+   */
+  grant: z.enum(['token-exchange', 'entra-obo']).optional(),
+  /** Default: 1000 exchanged tokens cached (per user token and upstream). */
+  cacheMaxEntries: z.number().int().min(0).max(100_000).optional(),
+});
+
+/** Options of {@link exchangeStrategy}. */
+export type ExchangeStrategyOptions = z.input<typeof exchangeSchema>;
+
+/**
+ * `exchange`: trades the user's token at their identity provider for one issued for the
+ * upstream (RFC 8693 token exchange, or Entra ID's on-behalf-of grant), so that the upstream
+ * receives a token meant for it, still about the user. The user's token is their OIDC session's
+ * access token, or the bearer token the request came with. Results are cached per user token and
+ * upstream until shortly before they expire. Service identities are refused before any exchange:
+ * an app-only token never becomes a user's.
+ *
+ * @example
+ * ```ts
+ * strategy: exchangeStrategy({ oidc, grant: 'entra-obo' })
+ * ```
+ */
+export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialStrategy {
+  const parsed = parseOptions(exchangeSchema, options, 'exchangeStrategy');
+  const grant = parsed.grant ?? 'token-exchange';
+  const maxEntries = parsed.cacheMaxEntries ?? 1_000;
+  const cache =
+    maxEntries === 0
+      ? undefined
+      : new LRUCache<string, { token: string; expiresAtMs: number }>({ max: maxEntries });
+
+  async function subjectToken(identity: Identity): Promise<string> {
+    if (identity.sessionId !== undefined && identity.provider === 'oidc') {
+      return parsed.oidc.accessToken(identity.sessionId);
+    }
+    const credential = credentialOf(identity);
+    if (credential === undefined) {
+      throw new IdentityError(
+        'credentials_missing',
+        'There is no user token to exchange: the person did not sign in with the identity provider that performs the exchange.',
+        { details: { strategy: 'exchange' } },
+      );
+    }
+    return credential.value;
+  }
+
+  return Object.freeze({
+    name: 'exchange',
+    async credentialFor(identity, upstream) {
+      if (identity.kind !== 'user') {
+        throw new IdentityError(
+          'service_account_refused',
+          "Only a person's token is exchanged; this identity is a service account.",
+          { details: { rule: identity.serviceAccountRule ?? null, strategy: 'exchange' } },
+        );
+      }
+      const subject = await subjectToken(identity);
+      const key = `${createHash('sha256').update(subject).digest('base64url')} ${upstream.audience}`;
+      const cached = cache?.get(key);
+      if (cached !== undefined && cached.expiresAtMs - EXPIRY_MARGIN_MS > Date.now()) {
+        return cached.token;
+      }
+      const config = await parsed.oidc.configuration();
+      let response;
+      try {
+        response =
+          grant === 'entra-obo'
+            ? await client.genericGrantRequest(config, JWT_BEARER, {
+                assertion: subject,
+                requested_token_use: 'on_behalf_of',
+                scope: `${upstream.audience}/.default`,
+              })
+            : await client.genericGrantRequest(config, TOKEN_EXCHANGE, {
+                subject_token: subject,
+                subject_token_type: ACCESS_TOKEN_TYPE,
+                requested_token_type: ACCESS_TOKEN_TYPE,
+                audience: upstream.audience,
+              });
+      } catch (error) {
+        if (isIdpUnreachable(error)) throw idpUnavailable('token_exchange', error);
+        throw new IdentityError(
+          'token_exchange_refused',
+          `The identity provider refused to issue a token for "${upstream.name}" on the user's behalf. Check that the exchange is allowed for this client and audience.`,
+          {
+            details: {
+              upstream: upstream.name,
+              error: (error as { error?: unknown }).error ?? null,
+            },
+          },
+        );
+      }
+      const expiresIn = typeof response.expires_in === 'number' ? response.expires_in : 60;
+      cache?.set(key, { token: response.access_token, expiresAtMs: Date.now() + expiresIn * 1000 });
+      return response.access_token;
+    },
+  } satisfies CredentialStrategy);
+}

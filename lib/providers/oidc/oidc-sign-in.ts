@@ -1,0 +1,293 @@
+import * as client from 'openid-client';
+import { Strategy as OidcStrategy } from 'openid-client/passport';
+import type { Request, Response } from 'express';
+import passport from 'passport';
+import { IdentityError } from '../../core/errors.js';
+import { createIdentity, type Identity } from '../../core/identity.js';
+import { createIdentityMapper } from '../../core/identity-mapping.js';
+import { parseOptions } from '../../core/options.js';
+import { idpUnavailable, isIdpUnreachable, signInFailed } from './oidc-errors.js';
+import {
+  DEFAULT_OIDC_TIMEOUT_MS,
+  DEFAULT_REFRESH_BEFORE_EXPIRY_SEC,
+  oidcOptionsSchema,
+  PROVIDER_PRESETS,
+  type OidcSignInOptions,
+} from './oidc-options.js';
+import {
+  createMemoryOidcTokenStore,
+  type IdpTokens,
+  type OidcTokenStore,
+} from './oidc-token-store.js';
+
+/** What the browser must bring back to finish a sign-in: kept in a sealed cookie meanwhile. */
+export interface PendingSignIn {
+  readonly codeVerifier: string;
+  readonly state: string;
+  readonly nonce: string;
+}
+
+/** A person signed in at the IdP, and the tokens the IdP gave for them. */
+export interface CompletedSignIn {
+  readonly identity: Identity;
+  /** The IdP's tokens; `sessionEndsAtMs` is set when the package's session is known. */
+  readonly tokens: Omit<IdpTokens, 'sessionEndsAtMs'>;
+}
+
+/** A configured OIDC relying party: authorization code flow with PKCE, state and nonce. */
+export interface OidcSignIn {
+  readonly provider: 'oidc';
+  /** Starts a sign-in: the IdP's authorization URL and what the callback will need. */
+  start(): Promise<{ url: URL; pending: PendingSignIn }>;
+  /**
+   * Finishes a sign-in on the callback request, through passport and openid-client: checks
+   * state, nonce, PKCE and the RFC 9207 `iss`, and returns the person and their tokens.
+   */
+  finish(req: Request, res: Response, pending: PendingSignIn): Promise<CompletedSignIn>;
+  /** Keeps a session's IdP tokens server-side until the session ends (`sessionEndsAtMs`). */
+  keep(sessionId: string, tokens: IdpTokens): Promise<void>;
+  /**
+   * The session's current access token, refreshed when it expires within
+   * `refreshBeforeExpirySec`. Throws `session_expired` when the IdP refuses the refresh (the
+   * session must end) and `identity_provider_unavailable` when it cannot be reached.
+   */
+  accessToken(sessionId: string): Promise<string>;
+  /** Forgets a session's tokens (sign-out). */
+  forget(sessionId: string): Promise<void>;
+  /** Discovers the IdP now, so that a wrong issuer fails at startup. */
+  warm(): Promise<void>;
+  /** The openid-client configuration (discovery), for token exchange. */
+  configuration(): Promise<client.Configuration>;
+}
+
+/**
+ * OpenID Connect sign-in for browser users (Entra ID, Okta, Auth0, Keycloak), configured in the
+ * shape of a data gateway's OAuth service: `provider`, `client_id`, `client_secret`,
+ * `tenant_id`, `redirect_uri`, `scopes`. The user's tokens stay on the server; the passthrough
+ * gets the current access token, refreshed before it expires.
+ *
+ * @example
+ * ```ts
+ * const oidc = createOidcSignIn({ provider: 'entra', tenant_id, client_id, client_secret,
+ *   redirect_uri: 'https://assistant.example.com/auth/oidc/callback' });
+ * app.use('/auth/oidc', oidcRoutes({ oidc, tokens: sessions }));
+ * ```
+ */
+export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
+  const parsed = parseOptions(oidcOptionsSchema, options, 'createOidcSignIn');
+  const issuer = issuerOf(parsed);
+  const now = parsed.now ?? Date.now;
+  const store: OidcTokenStore = parsed.tokenStore ?? createMemoryOidcTokenStore({ now });
+  const scopes = [
+    ...new Set(['openid', ...(parsed.scopes ?? ['profile', 'email', 'offline_access'])]),
+  ];
+  const refreshBeforeMs =
+    (parsed.refreshBeforeExpirySec ?? DEFAULT_REFRESH_BEFORE_EXPIRY_SEC) * 1000;
+  const mapper = createIdentityMapper({
+    preset: PROVIDER_PRESETS[parsed.provider],
+    ...(parsed.mapping === undefined ? {} : { mapping: parsed.mapping }),
+  });
+  // One refresh per session at a time: concurrent agent calls share it, and a rotating refresh
+  // token is never spent twice (which many IdPs punish by revoking the whole grant).
+  const refreshing = new Map<string, Promise<string>>();
+  let discovered: Promise<{ config: client.Configuration; strategy: OidcStrategy }> | undefined;
+  // A private passport instance: the application's own passport setup is left alone.
+  const authenticator = new passport.Passport();
+
+  function discover() {
+    discovered ??= (async () => {
+      const url = new URL(issuer);
+      const config = await client.discovery(
+        url,
+        parsed.client_id,
+        undefined,
+        client.ClientSecretBasic(parsed.client_secret),
+        {
+          timeout: Math.ceil((parsed.timeoutMs ?? DEFAULT_OIDC_TIMEOUT_MS) / 1000),
+          // Plain HTTP only on the loopback interface (development, tests): `issuer` was checked.
+          // eslint-disable-next-line @typescript-eslint/no-deprecated -- loopback HTTP only, see above
+          ...(url.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : {}),
+        },
+      );
+      config.timeout = Math.ceil((parsed.timeoutMs ?? DEFAULT_OIDC_TIMEOUT_MS) / 1000);
+      const strategy = new OidcStrategy(
+        { config, callbackURL: parsed.redirect_uri, scope: scopes.join(' '), sessionKey: 'oidc' },
+        (tokens, done) => {
+          try {
+            done(null, { tokens, identity: identityFrom(tokens.claims()) });
+          } catch (error) {
+            done(error);
+          }
+        },
+      );
+      authenticator.use('oidc', strategy);
+      return { config, strategy };
+    })().catch((error: unknown) => {
+      // A failed discovery is retried on the next request rather than remembered.
+      discovered = undefined;
+      throw isIdpUnreachable(error)
+        ? idpUnavailable('discovery', error)
+        : idpUnavailable('discovery', error);
+    });
+    return discovered;
+  }
+
+  function identityFrom(claims: client.IDToken | undefined): Identity {
+    if (claims === undefined) throw signInFailed('no_id_token');
+    const mapped = mapper.map(claims);
+    return createIdentity({
+      // The subject at this issuer keys the person; an email address can be edited by its owner.
+      subject: claims.sub,
+      issuer: claims.iss,
+      provider: 'oidc',
+      kind: 'user',
+      username: mapped.username ?? claims.sub,
+      ...(mapped.email === undefined ? {} : { email: mapped.email }),
+      ...(mapped.name === undefined ? {} : { name: mapped.name }),
+      groups: mapped.groups,
+      groupsComplete: !mapped.groupsOverage,
+      roles: mapper.rolesFor(mapped.groups, mapped.roles),
+      scopes: [],
+      attributes: mapped.attributes,
+    });
+  }
+
+  function idpTokens(
+    response: client.TokenEndpointResponse,
+    previousRefresh?: string,
+  ): Omit<IdpTokens, 'sessionEndsAtMs'> {
+    const expiresIn = typeof response.expires_in === 'number' ? response.expires_in : 300;
+    const refreshToken = response.refresh_token ?? previousRefresh;
+    return {
+      accessToken: response.access_token,
+      ...(refreshToken === undefined ? {} : { refreshToken }),
+      expiresAtMs: now() + expiresIn * 1000,
+    };
+  }
+
+  async function refresh(sessionId: string, current: IdpTokens): Promise<string> {
+    if (current.refreshToken === undefined) {
+      throw sessionExpired('no_refresh_token');
+    }
+    const { config } = await discover();
+    let response;
+    try {
+      response = await client.refreshTokenGrant(config, current.refreshToken, {
+        ...(parsed.resource === undefined ? {} : { resource: parsed.resource }),
+      });
+    } catch (error) {
+      if (isIdpUnreachable(error)) throw idpUnavailable('refresh', error);
+      await store.delete(sessionId);
+      throw sessionExpired('refresh_refused', error);
+    }
+    const next = {
+      ...idpTokens(response, current.refreshToken),
+      sessionEndsAtMs: current.sessionEndsAtMs,
+    };
+    await store.set(sessionId, next);
+    return next.accessToken;
+  }
+
+  return Object.freeze({
+    provider: 'oidc',
+    async start() {
+      const { config } = await discover();
+      const pending: PendingSignIn = {
+        codeVerifier: client.randomPKCECodeVerifier(),
+        state: client.randomState(),
+        nonce: client.randomNonce(),
+      };
+      const url = client.buildAuthorizationUrl(config, {
+        redirect_uri: parsed.redirect_uri,
+        scope: scopes.join(' '),
+        code_challenge: await client.calculatePKCECodeChallenge(pending.codeVerifier),
+        code_challenge_method: 'S256',
+        state: pending.state,
+        nonce: pending.nonce,
+        ...(parsed.resource === undefined ? {} : { resource: parsed.resource }),
+      });
+      return { url, pending };
+    },
+    async finish(req, res, pending) {
+      await discover();
+      // openid-client's passport strategy reads what the sign-in started with from
+      // `req.session`; here that comes from the sealed cookie, not from a server session.
+      (req as Request & { session?: unknown }).session = {
+        oidc: { code_verifier: pending.codeVerifier, state: pending.state, nonce: pending.nonce },
+      };
+      const result = await new Promise<SignedInUser>((resolve, reject) => {
+        const handler = authenticator.authenticate(
+          'oidc',
+          {
+            session: false,
+            ...(parsed.resource === undefined ? {} : { resource: parsed.resource }),
+          },
+          (error: unknown, user: unknown, info: unknown) => {
+            if (error !== null && error !== undefined) {
+              reject(
+                isIdpUnreachable(error)
+                  ? idpUnavailable('token', error)
+                  : signInFailed('invalid_response', error),
+              );
+            } else if (typeof user !== 'object' || user === null) {
+              const message = (info as { message?: unknown } | undefined)?.message;
+              reject(signInFailed(typeof message === 'string' ? message.slice(0, 100) : 'refused'));
+            } else {
+              resolve(user as SignedInUser);
+            }
+          },
+        ) as (req: Request, res: Response, next: (error?: unknown) => void) => void;
+        handler(req, res, reject);
+      });
+      return { identity: result.identity, tokens: idpTokens(result.tokens) };
+    },
+    async keep(sessionId, tokens) {
+      await store.set(sessionId, tokens);
+    },
+    async accessToken(sessionId) {
+      const current = await store.get(sessionId);
+      if (current === undefined) throw sessionExpired('no_tokens');
+      if (current.expiresAtMs - refreshBeforeMs > now()) return current.accessToken;
+      let pending = refreshing.get(sessionId);
+      if (pending === undefined) {
+        pending = refresh(sessionId, current).finally(() => refreshing.delete(sessionId));
+        refreshing.set(sessionId, pending);
+      }
+      return pending;
+    },
+    async forget(sessionId) {
+      await store.delete(sessionId);
+    },
+    async warm() {
+      await discover();
+    },
+    async configuration() {
+      return (await discover()).config;
+    },
+  } satisfies OidcSignIn);
+}
+
+interface SignedInUser {
+  readonly tokens: client.TokenEndpointResponse;
+  readonly identity: Identity;
+}
+
+function sessionExpired(reason: string, cause?: unknown): IdentityError {
+  return new IdentityError(
+    'session_expired',
+    'Your sign-in with the identity provider has ended and could not be renewed; sign in again.',
+    { ...(cause === undefined ? {} : { cause }), details: { reason } },
+  );
+}
+
+function issuerOf(parsed: ReturnType<typeof oidcOptionsSchema.parse>): string {
+  if (parsed.issuer !== undefined) return parsed.issuer;
+  if (parsed.provider === 'entra' && parsed.tenant_id !== undefined) {
+    return `https://login.microsoftonline.com/${parsed.tenant_id}/v2.0`;
+  }
+  throw new TypeError(
+    parsed.provider === 'entra'
+      ? 'option "tenant_id": give the Entra ID tenant (or "issuer")'
+      : 'option "issuer": give the identity provider\'s issuer URL, for discovery',
+  );
+}
