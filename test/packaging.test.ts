@@ -43,6 +43,7 @@ beforeAll(() => {
 }, 240_000);
 
 afterAll(() => {
+  if (process.env['KEEP_SCRATCH']) return;
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -64,6 +65,8 @@ import { SignJWT } from 'jose';
 import { authenticate, requireUser, identityErrorHandler, IdentityError, fromEnv } from 'express-identity-passthrough';
 import pkg from 'express-identity-passthrough/package.json' with { type: 'json' };
 import { createLdapAuthenticator } from 'express-identity-passthrough/ldap';
+import { createSamlSignIn } from 'express-identity-passthrough/saml';
+import { createOidcSignIn } from 'express-identity-passthrough/oidc';
 
 const secret = 'a-local-secret-that-is-long-enough-for-hs256';
 const options = fromEnv({ JWT_ISSUER: 'https://issuer.test/', JWT_AUDIENCE: 'api://x', JWT_SECRET: secret });
@@ -80,7 +83,7 @@ const token = await new SignJWT({ sub: 'u1', preferred_username: 'uma' })
 const ok = await (await fetch(url, { headers: { authorization: 'Bearer ' + token } })).json();
 const refused = await fetch(url);
 server.close();
-console.log(JSON.stringify({ ok, refused: refused.status, challenge: refused.headers.get('www-authenticate'), isClass: typeof IdentityError, name: pkg.name, ldap: typeof createLdapAuthenticator }));
+console.log(JSON.stringify({ ok, refused: refused.status, challenge: refused.headers.get('www-authenticate'), isClass: typeof IdentityError, name: pkg.name, ldap: typeof createLdapAuthenticator, saml: typeof createSamlSignIn, oidc: typeof createOidcSignIn }));
 `,
   );
   const output = JSON.parse(run(process.execPath, ['consumer.mjs'], scratch)) as unknown;
@@ -91,6 +94,8 @@ console.log(JSON.stringify({ ok, refused: refused.status, challenge: refused.hea
     isClass: 'function',
     name: 'express-identity-passthrough',
     ldap: 'function',
+    saml: 'function',
+    oidc: 'function',
   });
 });
 
@@ -120,6 +125,8 @@ import {
   createSessionTokens, generateSigningKey, sessionRoutes,
 } from 'express-identity-passthrough';
 import { createLdapAuthenticator, type LdapAuthenticatorOptions } from 'express-identity-passthrough/ldap';
+import { samlRoutes, type SamlSignInOptions } from 'express-identity-passthrough/saml';
+import { exchangeStrategy, type OidcSignInOptions } from 'express-identity-passthrough/oidc';
 
 const options: AuthenticateOptions = {
   issuer: 'https://login.example.com/', audience: 'api://x', jwksUri: 'https://login.example.com/jwks',
@@ -141,6 +148,14 @@ const directory: LdapAuthenticatorOptions = {
 };
 const sessions = createSessionTokens({ issuer: 'https://a.example.com', signingKeys: [generateSigningKey()] });
 app.use('/auth', sessionRoutes({ tokens: sessions, passwordSignIn: createLdapAuthenticator(directory) }));
+const samlOptions: SamlSignInOptions = {
+  entityId: 'https://a.example.com/saml', acsUrl: 'https://a.example.com/auth/saml/acs', preset: 'entra',
+  idp: { entityId: 'https://sts.windows.net/t/', ssoUrl: 'https://login.example.com/saml2', certificates: ['-----BEGIN CERTIFICATE-----'] },
+};
+const oidcOptions: OidcSignInOptions = {
+  provider: 'entra', tenant_id: 't', client_id: 'c', client_secret: 's', redirect_uri: 'https://a.example.com/cb',
+};
+void samlOptions; void oidcOptions; void samlRoutes; void exchangeStrategy;
 `,
   );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -20,8 +20,12 @@ const DEFAULT_REQUEST_TTL_SEC = 600;
 export interface SamlSignIn {
   readonly provider: 'saml';
   readonly acsUrl: string;
-  /** The passport strategy (`@node-saml/passport-saml`), with this package's checks inside. */
-  readonly strategy: SamlStrategy;
+  /**
+   * The passport strategy (`@node-saml/passport-saml`), with this package's checks inside.
+   * Typed opaquely: passport-saml's declarations are written against Express 4's types and do not
+   * compile beside Express 5's in a consumer that checks library types.
+   */
+  readonly strategy: object;
   /** Checks a posted SAMLResponse before it is parsed (size, base64, DOCTYPE, SHA-1). */
   checkPostedResponse(body: unknown): void;
   /** This service provider's metadata XML, for the IdP's configuration. */
