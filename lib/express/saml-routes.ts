@@ -5,6 +5,7 @@ import express, {
   type Response,
   type Router,
 } from 'express';
+import { decodeJwt } from 'jose';
 import passport from 'passport';
 import { z } from 'zod';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
@@ -36,7 +37,7 @@ export type SignInHandler = (
 const samlRoutesSchema = z.strictObject({
   /** The service provider from `createSamlSignIn()` (required). */
   saml: objectWithMethods<SamlSignIn>(
-    ['checkPostedResponse', 'metadata'],
+    ['checkPostedResponse', 'metadata', 'rememberSession', 'logoutUrl'],
     'must be the object createSamlSignIn() returns',
   ),
   /** The token service from `createSessionTokens()` (required). */
@@ -146,6 +147,11 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
           const identity = user as Identity;
           tokens.issue(identity).then(
             (session) => {
+              saml.rememberSession(
+                session.sessionId,
+                identity,
+                now() + session.refreshExpiresIn * 1000,
+              );
               const returnTo = safeReturnPath(form['RelayState']);
               settle(
                 req,
@@ -174,10 +180,16 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
   router.post('/logout', (req, res, next) => {
     void (async () => {
       let identity: Identity | undefined;
+      let idpLogout: string | undefined;
       try {
         checkSameOrigin('POST', req.headers, ownOrigin);
         const token = readSessionCookie(req.headers.cookie, cookie.name);
-        if (token !== undefined) identity = await tokens.signOut(token);
+        if (token !== undefined) {
+          identity = await tokens.signOut(token);
+          // Verified by signOut() just above; read again for the session id.
+          const { sid } = decodeJwt(token);
+          if (typeof sid === 'string') idpLogout = await saml.logoutUrl(sid);
+        }
       } catch (error) {
         const refusal = isIdentityError(error)
           ? error
@@ -189,7 +201,8 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
       }
       settle(req, next, { action: 'sign_out', identity }, () => {
         cookie.clear(res);
-        res.redirect(303, '/');
+        // Single logout: the IdP ends its own session too, then returns to its logout URL.
+        res.redirect(303, idpLogout ?? '/');
       });
     })();
   });

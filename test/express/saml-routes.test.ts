@@ -2,6 +2,7 @@
 // the real node-saml / passport-saml stack, through Express 4 and 5.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { inflateRawSync } from 'node:zlib';
 import request from 'supertest';
 import {
   authenticate,
@@ -16,6 +17,7 @@ import { createSamlSignIn, samlRoutes } from '../../lib/saml.js';
 import { EXPRESS_VERSIONS, expectRefusal } from '../helpers/http.js';
 import {
   createSamlIdp,
+  NAMEID_FORMAT,
   XSW_VARIANT_NUMBERS,
   type ResponseInput,
   type SamlIdp,
@@ -52,7 +54,10 @@ afterAll(async () => {
   );
 });
 
-async function startAssistant(express: (typeof EXPRESS_VERSIONS)[number][1]): Promise<Assistant> {
+async function startAssistant(
+  express: (typeof EXPRESS_VERSIONS)[number][1],
+  sloUrl?: string,
+): Promise<Assistant> {
   // The ACS URL names the port, so the server listens before the app exists.
   const server = createServer();
   servers.push(server);
@@ -65,7 +70,12 @@ async function startAssistant(express: (typeof EXPRESS_VERSIONS)[number][1]): Pr
   const saml = createSamlSignIn({
     entityId: SP_ENTITY_ID,
     acsUrl,
-    idp: { entityId: idp.entityId, ssoUrl: idp.ssoUrl, certificates: [idp.cert] },
+    idp: {
+      entityId: idp.entityId,
+      ssoUrl: idp.ssoUrl,
+      certificates: [idp.cert],
+      ...(sloUrl === undefined ? {} : { sloUrl }),
+    },
     preset: 'entra',
     mapping: { role_mapping: { 'Sales-Team': 'sales_readonly' } },
   });
@@ -360,5 +370,49 @@ describe.each(EXPRESS_VERSIONS)('SAML sign-in on %s', (_name, express) => {
       'invalid_request',
       'request_too_large',
     ]);
+  });
+});
+
+describe('single logout', () => {
+  test('sign-out sends the browser to the IdP with a LogoutRequest for the session', async () => {
+    const sloUrl = 'https://idp.example.test/saml/slo';
+    const [, express5] = EXPRESS_VERSIONS[0] ?? [];
+    if (express5 === undefined) throw new Error('no Express');
+    const assistant = await startAssistant(express5, sloUrl);
+    const start = await assistant.agent.get('/auth/saml/login');
+    const id = assistant.idp.samlRequestId(start.headers['location'] as string);
+    const signedIn = await post(
+      assistant,
+      assistant.idp.response({
+        nameId: 'alice@example.test',
+        nameIdFormat: NAMEID_FORMAT.persistent,
+        sessionIndex: '_idp-session-42',
+        attributes: ENTRA_ATTRIBUTES,
+        inResponseTo: id,
+      }),
+    );
+    const cookie = sessionCookie(signedIn).split(';')[0] as string;
+    const out = await assistant.agent
+      .post('/auth/saml/logout')
+      .set('Cookie', cookie)
+      .set('Origin', assistant.origin);
+    expect(out.status).toBe(303);
+    const location = new URL(out.headers['location'] as string);
+    expect(`${location.origin}${location.pathname}`).toBe(sloUrl);
+    const logoutRequest = inflateRawSync(
+      Buffer.from(location.searchParams.get('SAMLRequest') ?? '', 'base64'),
+    ).toString('utf8');
+    expect(logoutRequest).toContain('LogoutRequest');
+    expect(logoutRequest).toContain('>alice@example.test</saml:NameID>');
+    expect(logoutRequest).toContain(NAMEID_FORMAT.persistent);
+    expect(logoutRequest).toContain('_idp-session-42');
+    // The local session ended as well, and a second sign-out has no IdP session to end.
+    const after = await assistant.agent.get('/ai/whoami').set('Cookie', cookie);
+    expect(after.status).toBe(401);
+    const again = await assistant.agent
+      .post('/auth/saml/logout')
+      .set('Cookie', cookie)
+      .set('Origin', assistant.origin);
+    expect(again.headers['location']).toBe('/');
   });
 });

@@ -30,7 +30,21 @@ export interface SamlSignIn {
   checkPostedResponse(body: unknown): void;
   /** This service provider's metadata XML, for the IdP's configuration. */
   metadata(): string;
+  /**
+   * Remembers what single logout needs (NameID, its format, the IdP's session index) for a
+   * session, until `untilMs`. A no-op when the IdP has no single-logout URL.
+   */
+  rememberSession(sessionId: string, identity: Identity, untilMs: number): void;
+  /**
+   * The IdP's single-logout URL with a LogoutRequest for the session (HTTP-Redirect binding), or
+   * undefined when the IdP has none or the session is unknown. The session is forgotten.
+   */
+  logoutUrl(sessionId: string): Promise<string | undefined>;
 }
+
+// Sessions whose single-logout details are kept; past this, the oldest are dropped (their
+// sign-out is then local only, which the application's own session end already covers).
+const MAX_REMEMBERED_SESSIONS = 100_000;
 
 /**
  * A SAML 2.0 service provider for browser sign-in (Entra ID, AD FS, Okta), built on
@@ -129,10 +143,50 @@ export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
     },
   );
 
+  const sessions = new Map<string, { profile: Profile; untilMs: number }>();
+  const sloUrl = parsed.idp.sloUrl;
+
   return Object.freeze({
     provider: 'saml',
     acsUrl: parsed.acsUrl,
     strategy,
+    rememberSession(sessionId: string, identity: Identity, untilMs: number) {
+      if (sloUrl === undefined) return;
+      if (sessions.size >= MAX_REMEMBERED_SESSIONS) {
+        const oldest = sessions.keys().next().value;
+        if (oldest !== undefined) sessions.delete(oldest);
+      }
+      const format = identity.attributes['name_id_format'];
+      const sessionIndex = identity.attributes['saml_session_index'];
+      sessions.set(sessionId, {
+        profile: {
+          issuer: identity.issuer,
+          nameID: identity.subject,
+          nameIDFormat:
+            typeof format === 'string'
+              ? format
+              : 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+          ...(typeof sessionIndex === 'string' ? { sessionIndex } : {}),
+        },
+        untilMs,
+      });
+    },
+    async logoutUrl(sessionId: string) {
+      const remembered = sessions.get(sessionId);
+      sessions.delete(sessionId);
+      if (sloUrl === undefined || remembered === undefined || remembered.untilMs <= now()) {
+        return undefined;
+      }
+      return new Promise<string | undefined>((resolve, reject) => {
+        strategy.logout(
+          { user: remembered.profile, query: {}, body: {} } as never,
+          (error: Error | null, url?: string | null) => {
+            if (error !== null) reject(error);
+            else resolve(url ?? undefined);
+          },
+        );
+      });
+    },
     checkPostedResponse(body: unknown) {
       checkRawResponse(body, limits);
     },
