@@ -121,6 +121,20 @@ test('wrong passwords lock the account (ppolicy)', async () => {
       InvalidCredentialsError,
     );
   }
+  // slapd answers the failed bind before ppolicy has recorded it, so the lock is awaited
+  // (bounded) rather than assumed to be there the instant the last bind returns.
+  const admin = client(slapd.url);
+  await admin.bind(slapd.adminDn, slapd.adminPassword);
+  let locked = false;
+  for (let attempt = 0; attempt < 40 && !locked; attempt++) {
+    const { searchEntries } = await admin.search(dup2.dn, {
+      scope: 'base',
+      attributes: ['pwdAccountLockedTime'],
+    });
+    locked = (searchEntries[0]?.['pwdAccountLockedTime'] ?? []).length > 0;
+    if (!locked) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  expect(locked).toBe(true);
   await expect(client(slapd.url).bind(dup2.dn, dup2.password)).rejects.toBeInstanceOf(
     InvalidCredentialsError,
   );
