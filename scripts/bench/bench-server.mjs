@@ -132,6 +132,11 @@ if (variant === 'fetch' || variant === 'eip-passthrough') {
   app.get('/data', ...guards(), (_req, res) => res.json({ ok: true }));
 }
 app.use(identityErrorHandler());
+// For profiling (scripts/bench/profile.ts): exit normally after a while, so that
+// --cpu-prof writes its profile.
+if (process.env.BENCH_EXIT_AFTER_MS !== void 0) {
+  setTimeout(() => process.exit(0), Number(process.env.BENCH_EXIT_AFTER_MS)).unref();
+}
 const server = app.listen(0, '127.0.0.1', () => {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;

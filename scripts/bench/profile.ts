@@ -1,0 +1,95 @@
+// Profiles one benchmark server under load: `npx tsx scripts/bench/profile.ts [variant] [workload]`
+// (variant default `eip`; workload `distinct` or `repeated`). Writes a V8 CPU profile and prints
+// the functions with the most self time, to find where a request's microseconds go.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLocalIssuer } from '../../examples/local-issuer.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const variant = process.argv[2] ?? 'eip';
+const workload = process.argv[3] ?? 'distinct';
+const seconds = 6;
+const work = mkdtempSync(join(tmpdir(), 'eip-profile-'));
+const issuer = await createLocalIssuer({ alg: 'RS256' });
+const count = workload === 'distinct' ? 12_000 : 1;
+const tokens = await Promise.all(
+  Array.from({ length: count }, (_, index) =>
+    issuer.sign({ aud: 'api://bench', sub: `user-${index}`, preferred_username: `user${index}` }),
+  ),
+);
+const tokenFile = join(work, 'tokens.json');
+writeFileSync(tokenFile, JSON.stringify(tokens));
+const server = spawn(
+  'taskset',
+  [
+    '-c',
+    '0',
+    process.execPath,
+    '--cpu-prof',
+    `--cpu-prof-dir=${work}`,
+    join(here, 'bench-server.mjs'),
+    variant,
+  ],
+  {
+    env: {
+      ...process.env,
+      BENCH_ISSUER: issuer.issuer,
+      BENCH_AUDIENCE: 'api://bench',
+      BENCH_JWKS_URI: issuer.jwksUri,
+      BENCH_EXIT_AFTER_MS: String((seconds + 3) * 1000),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
+const port = await new Promise<number>((resolve) => {
+  server.stdout.on('data', (chunk: Buffer) => {
+    const match = /READY (\d+)/.exec(chunk.toString());
+    if (match !== null) resolve(Number(match[1]));
+  });
+});
+const load = spawn(
+  'taskset',
+  [
+    '-c',
+    '1',
+    process.execPath,
+    '--import',
+    'tsx',
+    join(here, 'load.ts'),
+    `http://127.0.0.1:${port}/data`,
+    tokenFile,
+    String(seconds),
+    '50',
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
+let output = '';
+load.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+await new Promise((resolve) => load.once('exit', resolve));
+await new Promise((resolve) => server.once('exit', resolve));
+await issuer.close();
+console.log(output.trim().split('\n').at(-1));
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+const file = readdirSync(work).find((name) => name.endsWith('.cpuprofile'));
+if (file === undefined) throw new Error('no profile written');
+const profile = JSON.parse(readFileSync(join(work, file), 'utf8')) as { nodes: Node[] };
+const self = new Map<string, number>();
+let total = 0;
+for (const node of profile.nodes) {
+  const hits = node.hitCount ?? 0;
+  total += hits;
+  const where = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(lib|dist)\//, '$1/')}:${node.callFrame.lineNumber + 1}`;
+  self.set(where, (self.get(where) ?? 0) + hits);
+}
+for (const [where, hits] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+  console.log(`${((hits / total) * 100).toFixed(1).padStart(5)}%  ${where}`);
+}
+console.log(`profile: ${join(work, file)}`);
