@@ -28,11 +28,16 @@ export function checkSameOrigin(
   headers: Readonly<Record<string, string | readonly string[] | undefined>>,
   allowedOrigins: ReadonlySet<string>,
 ): void {
-  if (SAFE_METHODS.has(method.toUpperCase())) return;
+  // A WebSocket upgrade is a GET, yet it opens a channel that acts: it is checked like a POST.
+  const upgrade = headers['upgrade'];
+  const websocket = typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
+  if (SAFE_METHODS.has(method.toUpperCase()) && !websocket) return;
   const origin = headers['origin'];
   const referer = headers['referer'];
   let claimed: string | undefined;
-  if (typeof origin === 'string' && origin !== 'null') claimed = origin;
+  // `Origin: null` comes from sandboxed frames, data: URLs and privacy redirects: an opaque
+  // origin, refused as such (its Referer may still name an allowed page).
+  if (typeof origin === 'string') claimed = origin === 'null' ? undefined : origin;
   else if (typeof referer === 'string') {
     try {
       claimed = new URL(referer).origin;

@@ -1,6 +1,5 @@
 import express, { type NextFunction, type Request, type Router } from 'express';
 import { decodeJwt } from 'jose';
-import { stringifySetCookie } from 'cookie';
 import { z } from 'zod';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
@@ -18,12 +17,12 @@ import { requestState } from './request-state.js';
 import type { SignInHandler } from './saml-routes.js';
 import {
   compileSessionCookie,
+  originSchema,
+  pendingCookie,
+  PENDING_TTL_SEC,
   safeReturnPath,
   sessionCookieOptionsSchema,
 } from './session-cookie.js';
-
-/** Default: 600 seconds (10 minutes) to sign in at the IdP and come back. */
-const SIGN_IN_TTL_SEC = 600;
 
 const oidcRoutesSchema = z.strictObject({
   /** The relying party from `createOidcSignIn()` (required). */
@@ -37,6 +36,8 @@ const oidcRoutesSchema = z.strictObject({
     'must be the object createSessionTokens() returns',
   ),
   cookie: sessionCookieOptionsSchema.optional(),
+  /** Origins whose pages may sign out (an Origin check). Default: the redirect_uri's origin. */
+  allowedOrigins: z.array(originSchema).min(1).optional(),
   /** Hands the session to the application instead of setting the cookie. */
   onSignIn: functionOption<SignInHandler>().optional(),
   ...auditOptionsShape,
@@ -68,14 +69,8 @@ export function oidcRoutes(options: OidcRoutesOptions): Router {
   const trail = auditTrailFrom(parsed);
   const now = parsed.now ?? Date.now;
   const cookie = compileSessionCookie(parsed.cookie);
-  const pendingCookie = `${cookie.name.startsWith('__Host-') ? '__Host-' : ''}eip-oidc-pending`;
-  const pendingAttributes = {
-    httpOnly: true,
-    secure: parsed.cookie?.secure ?? true,
-    // Lax: the IdP sends the browser back with a top-level GET, which carries Lax cookies.
-    sameSite: 'lax' as const,
-    path: '/',
-  };
+  const pending = pendingCookie('oidc', parsed.cookie?.secure ?? true, 'lax');
+  const allowedOrigins = new Set(parsed.allowedOrigins ?? [new URL(oidc.redirectUri).origin]);
   const router = express.Router();
 
   router.use((req, res, next) => {
@@ -91,18 +86,12 @@ export function oidcRoutes(options: OidcRoutesOptions): Router {
   router.get('/login', (req, res, next) => {
     void (async () => {
       try {
-        const { url, pending } = await oidc.start();
+        const { url, pending: started } = await oidc.start();
         const sealed = await tokens.sealState(
-          { ...pending, returnTo: safeReturnPath(req.query['returnTo']) },
-          SIGN_IN_TTL_SEC,
+          { ...started, returnTo: safeReturnPath(req.query['returnTo']) },
+          PENDING_TTL_SEC,
         );
-        res.append(
-          'Set-Cookie',
-          stringifySetCookie(pendingCookie, sealed, {
-            ...pendingAttributes,
-            maxAge: SIGN_IN_TTL_SEC,
-          }),
-        );
+        res.append('Set-Cookie', pending.serialize(sealed, PENDING_TTL_SEC));
         res.redirect(302, url.href);
       } catch (error) {
         fail(req, next, 'sign_in', undefined, error);
@@ -116,21 +105,23 @@ export function oidcRoutes(options: OidcRoutesOptions): Router {
       try {
         // The pending sign-in is bound to this browser: a callback URL replayed in another
         // browser (login CSRF, a leaked code) finds no cookie and is refused.
-        const sealed = readSessionCookie(req.headers.cookie, pendingCookie);
-        res.append(
-          'Set-Cookie',
-          stringifySetCookie(pendingCookie, '', { ...pendingAttributes, maxAge: 0 }),
-        );
+        const sealed = readSessionCookie(req.headers.cookie, pending.name);
+        res.append('Set-Cookie', pending.serialize('', 0));
         if (sealed === undefined) throw signInFailed('no_pending_sign_in');
+        // A callback with neither a code nor an error is not an IdP's answer; passport would
+        // take it for a new sign-in and redirect, leaving this one unsettled.
+        if (req.query['code'] === undefined && req.query['error'] === undefined) {
+          throw signInFailed('not_an_authorization_response');
+        }
         const stored = await tokens.openState(sealed).catch((cause: unknown) => {
           throw signInFailed('pending_sign_in_invalid', cause);
         });
-        const pending: PendingSignIn = {
+        const started: PendingSignIn = {
           codeVerifier: stored['codeVerifier'] ?? '',
           state: stored['state'] ?? '',
           nonce: stored['nonce'] ?? '',
         };
-        const completed = await oidc.finish(req, res, pending);
+        const completed = await oidc.finish(req, res, started);
         identity = completed.identity;
         const session = await tokens.issue(identity);
         await oidc.keep(session.sessionId, {
@@ -161,7 +152,7 @@ export function oidcRoutes(options: OidcRoutesOptions): Router {
     void (async () => {
       let identity: Identity | undefined;
       try {
-        checkSameOrigin('POST', req.headers, new Set([new URL(tokens.issuer).origin]));
+        checkSameOrigin('POST', req.headers, allowedOrigins);
         const token = readSessionCookie(req.headers.cookie, cookie.name);
         if (token !== undefined) {
           identity = await tokens.signOut(token);

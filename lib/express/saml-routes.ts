@@ -23,6 +23,9 @@ import { identityErrorHandler } from './error-handler.js';
 import { requestState } from './request-state.js';
 import {
   compileSessionCookie,
+  originSchema,
+  pendingCookie,
+  PENDING_TTL_SEC,
   safeReturnPath,
   sessionCookieOptionsSchema,
 } from './session-cookie.js';
@@ -47,6 +50,8 @@ const samlRoutesSchema = z.strictObject({
   ),
   /** The session cookie: HttpOnly, Secure, SameSite=Lax, `__Host-eip-session` by default. */
   cookie: sessionCookieOptionsSchema.optional(),
+  /** Origins whose pages may sign out (an Origin check). Default: the ACS URL's origin. */
+  allowedOrigins: z.array(originSchema).min(1).optional(),
   /**
    * Hands the session to the application instead of setting the cookie (a native shell, a
    * server-side session store). The token never appears in a URL either way.
@@ -85,7 +90,8 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
   const trail = auditTrailFrom(parsed);
   const now = parsed.now ?? Date.now;
   const cookie = compileSessionCookie(parsed.cookie);
-  const ownOrigin = new Set([new URL(saml.acsUrl).origin]);
+  const allowedOrigins = new Set(parsed.allowedOrigins ?? [new URL(saml.acsUrl).origin]);
+  const pending = pendingCookie('saml', parsed.cookie?.secure ?? true, 'none');
   // A private passport instance: the application's own passport setup is left alone.
   const authenticator = new passport.Passport();
   // passport-saml is typed against Express 4's declarations; the strategy is the same object.
@@ -107,12 +113,27 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
   });
 
   router.get('/login', (req, res, next) => {
-    const returnTo = safeReturnPath(req.query['returnTo']);
-    const start = authenticator.authenticate('saml', {
-      session: false,
-      additionalParams: { RelayState: returnTo },
-    } as passport.AuthenticateOptions) as RequestHandler;
-    start(req, res, next);
+    void (async () => {
+      try {
+        const returnTo = safeReturnPath(req.query['returnTo']);
+        const { url, requestId } = await saml.start(req, returnTo);
+        // The request is bound to this browser: a response to it is accepted only from a
+        // browser holding this cookie, so nobody can sign a victim in as themselves (login
+        // CSRF) by making their browser post a response obtained elsewhere.
+        const sealed = await tokens.sealState({ requestId, returnTo }, PENDING_TTL_SEC);
+        res.append('Set-Cookie', pending.serialize(sealed, PENDING_TTL_SEC));
+        res.redirect(302, url);
+      } catch (error) {
+        const refusal = isIdentityError(error)
+          ? error
+          : new IdentityError('internal_error', 'The sign-in could not be started.', {
+              cause: error,
+            });
+        settle(req, next, { action: 'sign_in', identity: undefined, error: refusal }, () => {
+          next(refusal);
+        });
+      }
+    })();
   });
 
   router.post(
@@ -126,12 +147,21 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
         });
       };
       const form = (req.body ?? {}) as Record<string, unknown>;
+      const sealed = readSessionCookie(req.headers.cookie, pending.name);
+      res.append('Set-Cookie', pending.serialize('', 0));
       try {
         saml.checkPostedResponse(form['SAMLResponse']);
+        if (sealed === undefined && !saml.allowsIdpInitiated) {
+          throw samlRefused('no_pending_sign_in');
+        }
       } catch (error) {
         refuse(error);
         return;
       }
+      const expected =
+        sealed === undefined
+          ? Promise.resolve(undefined)
+          : tokens.openState(sealed).catch(() => undefined);
       const finish = authenticator.authenticate(
         'saml',
         { session: false },
@@ -145,35 +175,49 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
             return;
           }
           const identity = user as Identity;
-          tokens.issue(identity).then(
-            (session) => {
-              saml.rememberSession(
-                session.sessionId,
-                identity,
-                now() + session.refreshExpiresIn * 1000,
-              );
-              const returnTo = safeReturnPath(form['RelayState']);
-              settle(
-                req,
-                next,
-                { action: 'sign_in', identity, details: { session_id: session.sessionId } },
-                () => {
-                  if (onSignIn !== undefined) {
-                    onSignIn(req, res, { ...session, returnTo });
-                    return;
-                  }
-                  cookie.set(res, session.accessToken, session.expiresIn);
-                  res.redirect(303, returnTo);
-                },
-              );
-            },
-            (issueError: unknown) => {
-              refuse(issueError, identity);
-            },
-          );
+          void expected.then((bound) => {
+            const answered = saml.answeredRequest(identity);
+            if (
+              (bound === undefined && !saml.allowsIdpInitiated) ||
+              (bound !== undefined && bound['requestId'] !== answered)
+            ) {
+              refuse(samlRefused('response_for_another_browser'), identity);
+              return;
+            }
+            issue(identity, bound?.['returnTo'] ?? form['RelayState']);
+          });
         },
       ) as RequestHandler;
       finish(req, res, next);
+
+      function issue(identity: Identity, returnToInput: unknown): void {
+        tokens.issue(identity).then(
+          (session) => {
+            saml.rememberSession(
+              session.sessionId,
+              identity,
+              now() + session.refreshExpiresIn * 1000,
+            );
+            const returnTo = safeReturnPath(returnToInput);
+            settle(
+              req,
+              next,
+              { action: 'sign_in', identity, details: { session_id: session.sessionId } },
+              () => {
+                if (onSignIn !== undefined) {
+                  onSignIn(req, res, { ...session, returnTo });
+                  return;
+                }
+                cookie.set(res, session.accessToken, session.expiresIn);
+                res.redirect(303, returnTo);
+              },
+            );
+          },
+          (issueError: unknown) => {
+            refuse(issueError, identity);
+          },
+        );
+      }
     },
   );
 
@@ -182,7 +226,7 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
       let identity: Identity | undefined;
       let idpLogout: string | undefined;
       try {
-        checkSameOrigin('POST', req.headers, ownOrigin);
+        checkSameOrigin('POST', req.headers, allowedOrigins);
         const token = readSessionCookie(req.headers.cookie, cookie.name);
         if (token !== undefined) {
           identity = await tokens.signOut(token);

@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import { stringifySetCookie } from 'cookie';
 import { z } from 'zod';
+import { secureUrl } from '../providers/jwt/issuer-options.js';
 import { DEFAULT_SESSION_COOKIE } from '../core/session-cookie.js';
 
 /** How browser sign-in routes hand the session token over: an HttpOnly cookie. */
@@ -72,8 +73,44 @@ export function safeReturnPath(value: unknown): string {
   const base = 'https://same-site.invalid';
   try {
     const url = new URL(value, base);
-    return url.origin === base ? `${url.pathname}${url.search}${url.hash}` : '/';
+    const path = `${url.pathname}${url.search}${url.hash}`;
+    // Normalising can create what the first check refused: `/.//evil.example` becomes
+    // `//evil.example`. The result is checked again.
+    return url.origin === base && !/^\/[/\\]/.test(path) ? path : '/';
   } catch {
     return '/';
   }
+}
+
+/** Default: 600 seconds (10 minutes) to sign in at the IdP and come back. */
+export const PENDING_TTL_SEC = 600;
+
+/** An origin, exactly: scheme, host and port, without a path. */
+export const originSchema = secureUrl.refine((value) => new URL(value).origin === value, {
+  message: 'must be an origin (scheme, host and port) without a path or a trailing slash',
+});
+
+/**
+ * The cookie that carries a sign-in in progress (sealed) from the start to the IdP's answer.
+ * `__Host-` whenever Secure, so that a sibling subdomain cannot plant one. SAML's answer is a
+ * cross-site POST, which only a SameSite=None cookie accompanies; OIDC's is a top-level GET.
+ */
+export function pendingCookie(
+  method: 'saml' | 'oidc',
+  secure: boolean,
+  sameSite: 'none' | 'lax',
+): { name: string; serialize(value: string, maxAgeSec: number): string } {
+  const name = `${secure ? '__Host-' : ''}eip-${method}-pending`;
+  return {
+    name,
+    serialize: (value, maxAgeSec) =>
+      stringifySetCookie(name, value, {
+        httpOnly: true,
+        secure,
+        // Browsers refuse SameSite=None without Secure; plain-HTTP development gets Lax.
+        sameSite: secure ? sameSite : 'lax',
+        path: '/',
+        maxAge: maxAgeSec,
+      }),
+  };
 }

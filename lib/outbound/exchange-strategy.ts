@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
 import { z } from 'zod';
-import { IdentityError } from '../core/errors.js';
+import { decodeJwt } from 'jose';
+import { IdentityError, isIdentityError } from '../core/errors.js';
 import { credentialOf, type Identity } from '../core/identity.js';
 import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { idpUnavailable, isIdpUnreachable } from '../providers/oidc/oidc-errors.js';
 import type { OidcSignIn } from '../providers/oidc/oidc-sign-in.js';
+import type { SessionTokens } from '../tokens/session-tokens.js';
 import type { CredentialStrategy } from './credential-strategy.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -27,6 +29,11 @@ const exchangeSchema = z.strictObject({
    * Entra ID's on-behalf-of grant, with scope `<upstream audience>/.default`.
    */
   grant: z.enum(['token-exchange', 'entra-obo']).optional(),
+  /** The token service, so that a session whose IdP grant has ended is ended here too. */
+  tokens: objectWithMethods<Pick<SessionTokens, 'revoke'>>(
+    ['revoke'],
+    'must be the object createSessionTokens() returns',
+  ).optional(),
   /** Default: 1000 exchanged tokens cached (per user token and upstream). */
   cacheMaxEntries: z.number().int().min(0).max(100_000).optional(),
 });
@@ -58,13 +65,24 @@ export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialSt
 
   async function subjectToken(identity: Identity): Promise<string> {
     if (identity.sessionId !== undefined && identity.provider === 'oidc') {
-      return parsed.oidc.accessToken(identity.sessionId);
+      try {
+        return await parsed.oidc.accessToken(identity.sessionId);
+      } catch (error) {
+        if (isIdentityError(error) && error.code === 'session_expired') {
+          await parsed.tokens?.revoke(identity.sessionId).catch(() => undefined);
+        }
+        throw error;
+      }
     }
+    // Only a token this IdP issued is sent to it: never this package's own session token, nor
+    // a token of another trusted issuer (each would hand a credential to a party it was not
+    // issued for).
     const credential = credentialOf(identity);
-    if (credential === undefined) {
+    const idpIssuer = (await parsed.oidc.configuration()).serverMetadata().issuer;
+    if (credential === undefined || issuerOf(credential.value) !== idpIssuer) {
       throw new IdentityError(
         'credentials_missing',
-        'There is no user token to exchange: the person did not sign in with the identity provider that performs the exchange.',
+        'There is no token of the exchanging identity provider for this person: they did not sign in with it.',
         { details: { strategy: 'exchange' } },
       );
     }
@@ -121,4 +139,12 @@ export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialSt
       return response.access_token;
     },
   } satisfies CredentialStrategy);
+}
+
+function issuerOf(token: string): string | undefined {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
 }

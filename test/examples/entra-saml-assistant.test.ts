@@ -105,9 +105,15 @@ async function signIn(upn: string, displayName: string, groups: string[]): Promi
     attributes: entraClaims(upn, displayName, groups),
     inResponseTo: authnRequest.id,
   });
+  // The browser brings back the cookie that binds the sign-in to it.
+  const pending = ((login.headers['set-cookie'] as string[] | undefined) ?? [])
+    .find((value) => value.startsWith('__Host-eip-saml-pending='))
+    ?.split(';')[0];
+  expect(pending).toBeDefined();
   const acs = await agent
     .post('/auth/saml/acs')
     .type('form')
+    .set('Cookie', pending ?? '')
     .send({ SAMLResponse: samlResponse, RelayState: authnRequest.relayState ?? '' });
   expect(acs.status).toBe(303);
   expect(acs.headers['location']).toBe('/chat');

@@ -381,3 +381,37 @@ describe('token exchange', () => {
     expect(isIdentityError(refused) && refused.code).toBe('token_exchange_refused');
   });
 });
+
+describe('sessions that did not sign in through OIDC', () => {
+  test('have no IdP token: 401 credentials_missing, and their session is not ended', async () => {
+    const { createIdentity } = await import('../../lib/core/identity.js');
+    const directoryUser = createIdentity({
+      subject: 'uid=dana',
+      issuer: 'ldaps://directory.example.test',
+      provider: 'ldap',
+      kind: 'user',
+      username: 'dana',
+      groups: [],
+      roles: [],
+      scopes: [],
+      attributes: {},
+    });
+    const session = await assistant.sessions.issue(directoryUser);
+    const cookie = `__Host-eip-session=${session.accessToken}`;
+    const before = idp.tokenRequests.length;
+    for (const upstream of ['api', 'data']) {
+      const res = await assistant.agent.get(`/ai/call/${upstream}`).set('Cookie', cookie);
+      expectRefusal(res, { status: 401, code: 'credentials_missing', bearerError: null });
+    }
+    // Nothing was sent to the IdP (no foreign token exchanged), and the session lives on.
+    expect(idp.tokenRequests.length).toBe(before);
+    expect((await assistant.agent.get('/ai/whoami').set('Cookie', cookie)).status).toBe(200);
+  });
+});
+
+test('a callback with neither a code nor an error is refused, not taken for a new sign-in', async () => {
+  const { pending } = await loginAt(assistant);
+  const res = await assistant.agent.get('/auth/oidc/callback?state=x').set('Cookie', pending);
+  expectRefusal(res, { status: 401, code: 'sign_in_failed', bearerError: null });
+  expect(assistant.audit.events.at(-1)?.details['reason']).toBe('not_an_authorization_response');
+});

@@ -34,6 +34,8 @@ const ENTRA_ATTRIBUTES = {
 
 interface Assistant {
   agent: ReturnType<typeof request>;
+  /** The pending-sign-in cookie of the last sign-in this test browser started. */
+  pending?: string | undefined;
   idp: SamlIdp;
   origin: string;
   acsUrl: string;
@@ -106,14 +108,19 @@ async function startSignIn(assistant: Assistant, returnTo = '/chat'): Promise<st
     `/auth/saml/login?returnTo=${encodeURIComponent(returnTo)}`,
   );
   expect(res.status).toBe(302);
+  const cookie = ((res.headers['set-cookie'] as string[] | undefined) ?? []).find((value) =>
+    value.startsWith('__Host-eip-saml-pending='),
+  );
+  expect(cookie).toMatch(/; HttpOnly/);
+  expect(cookie).toMatch(/; SameSite=None/);
+  assistant.pending = cookie?.split(';')[0];
   return assistant.idp.samlRequestId(res.headers['location'] as string);
 }
 
 function post(assistant: Assistant, samlResponse: string, relayState = '/chat') {
-  return assistant.agent
-    .post('/auth/saml/acs')
-    .type('form')
-    .send({ SAMLResponse: samlResponse, RelayState: relayState });
+  const call = assistant.agent.post('/auth/saml/acs').type('form');
+  if (assistant.pending !== undefined) void call.set('Cookie', assistant.pending);
+  return call.send({ SAMLResponse: samlResponse, RelayState: relayState });
 }
 
 function sessionCookie(res: { headers: Record<string, unknown> }): string {
@@ -216,6 +223,9 @@ describe.each(EXPRESS_VERSIONS)('SAML sign-in on %s', (_name, express) => {
 
   test.each([
     ['https://evil.example/phish', '/'],
+    ['/.//evil.example/phish', '/'],
+    ['/a/..//evil.example', '/'],
+    ['/%2e//evil.example', '/'],
     ['//evil.example/phish', '/'],
     ['/\\evil.example', '/'],
     ['javascript:alert(1)', '/'],
@@ -225,6 +235,25 @@ describe.each(EXPRESS_VERSIONS)('SAML sign-in on %s', (_name, express) => {
     const res = await post(assistant, assistant.idp.response(good(id)), relayState);
     expect(res.status).toBe(303);
     expect(res.headers['location']).toBe(location);
+  });
+
+  test('login CSRF: a response is accepted only from the browser that started its sign-in', async () => {
+    const victimId = await startSignIn(assistant);
+    const victimCookie = assistant.pending;
+    // The attacker's own sign-in, answered for the attacker, posted from the victim's browser:
+    const attackerId = await startSignIn(assistant);
+    const attackerResponse = assistant.idp.response(
+      good(attackerId, { nameId: 'mallory@example.test' }),
+    );
+    assistant.pending = victimCookie;
+    const crossed = await post(assistant, attackerResponse);
+    expectRefusal(crossed, { status: 401, code: 'saml_response_invalid', bearerError: null });
+    expect(assistant.audit.events.at(-1)?.details['reason']).toBe('response_for_another_browser');
+    // And with no pending sign-in at all:
+    assistant.pending = undefined;
+    const cookieless = await post(assistant, assistant.idp.response(good(victimId)));
+    expectRefusal(cookieless, { status: 401, code: 'saml_response_invalid', bearerError: null });
+    expect(assistant.audit.events.at(-1)?.details['reason']).toBe('no_pending_sign_in');
   });
 
   test('the sign-in request carries only a safe RelayState', async () => {
@@ -331,7 +360,7 @@ describe.each(EXPRESS_VERSIONS)('SAML sign-in on %s', (_name, express) => {
       const id = await startSignIn(assistant);
       const res = await post(assistant, build(assistant.idp, id, assistant.acsUrl));
       expectRefusal(res, { status: 401, code: 'saml_response_invalid', bearerError: null });
-      expect(res.headers['set-cookie']).toBeUndefined();
+      expect(String(res.headers['set-cookie'] ?? '')).not.toContain('__Host-eip-session=');
       const event = assistant.audit.events.at(-1);
       expect(event).toMatchObject({
         action: 'sign_in',
@@ -379,8 +408,7 @@ describe('single logout', () => {
     const [, express5] = EXPRESS_VERSIONS[0] ?? [];
     if (express5 === undefined) throw new Error('no Express');
     const assistant = await startAssistant(express5, sloUrl);
-    const start = await assistant.agent.get('/auth/saml/login');
-    const id = assistant.idp.samlRequestId(start.headers['location'] as string);
+    const id = await startSignIn(assistant);
     const signedIn = await post(
       assistant,
       assistant.idp.response({

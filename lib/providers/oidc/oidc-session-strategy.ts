@@ -25,7 +25,9 @@ export function oidcSessionStrategy(options: {
     name: 'oidc-session',
     async credentialFor(identity, upstream) {
       const sessionId = identity.sessionId;
-      if (sessionId === undefined) {
+      // Only an OIDC sign-in left IdP tokens behind; any other session has none (and must not
+      // be ended for lacking them).
+      if (sessionId === undefined || identity.provider !== 'oidc') {
         throw new IdentityError(
           'credentials_missing',
           'This identity did not sign in through OIDC in this application, so there is no IdP token to send.',

@@ -37,6 +37,8 @@ export interface CompletedSignIn {
 /** A configured OIDC relying party: authorization code flow with PKCE, state and nonce. */
 export interface OidcSignIn {
   readonly provider: 'oidc';
+  /** The registered callback URL. */
+  readonly redirectUri: string;
   /** Starts a sign-in: the IdP's authorization URL and what the callback will need. */
   start(): Promise<{ url: URL; pending: PendingSignIn }>;
   /**
@@ -89,7 +91,7 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
   });
   // One refresh per session at a time: concurrent agent calls share it, and a rotating refresh
   // token is never spent twice (which many IdPs punish by revoking the whole grant).
-  const refreshing = new Map<string, Promise<string>>();
+  const inflight = new Map<string, Promise<string>>();
   let discovered: Promise<{ config: client.Configuration; strategy: OidcStrategy }> | undefined;
   // A private passport instance: the application's own passport setup is left alone.
   const authenticator = new passport.Passport();
@@ -176,20 +178,25 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
         ...(parsed.resource === undefined ? {} : { resource: parsed.resource }),
       });
     } catch (error) {
-      if (isIdpUnreachable(error)) throw idpUnavailable('refresh', error);
-      await store.delete(sessionId);
+      // Only `invalid_grant` says the user's grant is over. Anything else (a rotated client
+      // secret, rate limiting, an IdP outage) is ours or the IdP's to fix: the session stays.
+      if ((error as { error?: unknown }).error !== 'invalid_grant') {
+        throw idpUnavailable('refresh', error);
+      }
+      await storeCall(() => store.delete(sessionId));
       throw sessionExpired('refresh_refused', error);
     }
     const next = {
       ...idpTokens(response, current.refreshToken),
       sessionEndsAtMs: current.sessionEndsAtMs,
     };
-    await store.set(sessionId, next);
+    await storeCall(() => store.set(sessionId, next));
     return next.accessToken;
   }
 
   return Object.freeze({
     provider: 'oidc',
+    redirectUri: parsed.redirect_uri,
     async start() {
       const { config } = await discover();
       const pending: PendingSignIn = {
@@ -242,21 +249,26 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
       return { identity: result.identity, tokens: idpTokens(result.tokens) };
     },
     async keep(sessionId, tokens) {
-      await store.set(sessionId, tokens);
+      await storeCall(() => store.set(sessionId, tokens));
     },
-    async accessToken(sessionId) {
-      const current = await store.get(sessionId);
-      if (current === undefined) throw sessionExpired('no_tokens');
-      if (current.expiresAtMs - refreshBeforeMs > now()) return current.accessToken;
-      let pending = refreshing.get(sessionId);
+    accessToken(sessionId) {
+      // One read-and-refresh per session at a time: a read that overlapped a refresh would
+      // otherwise come back with a refresh token already spent, and spend it again (which many
+      // IdPs punish by revoking the grant). Several instances need a store that locks.
+      let pending = inflight.get(sessionId);
       if (pending === undefined) {
-        pending = refresh(sessionId, current).finally(() => refreshing.delete(sessionId));
-        refreshing.set(sessionId, pending);
+        pending = (async () => {
+          const current = await storeCall(() => store.get(sessionId));
+          if (current === undefined) throw sessionExpired('no_tokens');
+          if (current.expiresAtMs - refreshBeforeMs > now()) return current.accessToken;
+          return refresh(sessionId, current);
+        })().finally(() => inflight.delete(sessionId));
+        inflight.set(sessionId, pending);
       }
       return pending;
     },
     async forget(sessionId) {
-      await store.delete(sessionId);
+      await storeCall(() => store.delete(sessionId));
     },
     async warm() {
       await discover();
@@ -270,6 +282,18 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
 interface SignedInUser {
   readonly tokens: client.TokenEndpointResponse;
   readonly identity: Identity;
+}
+
+async function storeCall<T>(call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (cause) {
+    throw new IdentityError(
+      'session_store_unavailable',
+      "The store of users' identity-provider tokens cannot be reached; retry shortly.",
+      { cause },
+    );
+  }
 }
 
 function sessionExpired(reason: string, cause?: unknown): IdentityError {

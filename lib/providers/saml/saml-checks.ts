@@ -51,6 +51,7 @@ export interface AssertionPolicy {
   readonly idpEntityId: string;
   readonly clockSkewMs: number;
   readonly now: () => number;
+  readonly allowSha1: boolean;
 }
 
 /** The facts of a checked assertion that the replay check needs. */
@@ -91,6 +92,9 @@ export async function checkValidatedAssertion(
   }
   const response = parsed.Response;
   if (response === undefined) throw samlRefused('not_a_response');
+  // The raw-text check misses an algorithm spelled with character references (`&#x23;`); the
+  // parsed attribute values cannot hide it.
+  if (!policy.allowSha1 && usesSha1(parsed)) throw samlRefused('sha1_signature');
   if (response.$?.['Destination'] !== policy.acsUrl) throw samlRefused('wrong_destination');
   const responseIssuer = textOf(first(response['Issuer']));
   if (responseIssuer !== undefined && responseIssuer !== policy.idpEntityId) {
@@ -119,6 +123,27 @@ export async function checkValidatedAssertion(
   const id = assertion.$?.['ID'];
   if (id === undefined || id.length === 0) throw samlRefused('no_assertion_id');
   return { id, expiresAtMs: Date.parse(usable['NotOnOrAfter'] ?? '') + policy.clockSkewMs };
+}
+
+const SHA1_URIS = new Set([
+  'http://www.w3.org/2000/09/xmldsig#sha1',
+  'http://www.w3.org/2000/09/xmldsig#rsa-sha1',
+  'http://www.w3.org/2000/09/xmldsig#dsa-sha1',
+  'http://www.w3.org/2000/09/xmldsig#hmac-sha1',
+]);
+
+function usesSha1(node: unknown, depth = 0): boolean {
+  if (depth > 40 || typeof node !== 'object' || node === null) return false;
+  if (Array.isArray(node)) return node.some((item) => usesSha1(item, depth + 1));
+  for (const [key, value] of Object.entries(node)) {
+    if (key === '$' && typeof value === 'object' && value !== null) {
+      const algorithm = (value as Record<string, unknown>)['Algorithm'];
+      if (typeof algorithm === 'string' && SHA1_URIS.has(algorithm.trim())) return true;
+    } else if (usesSha1(value, depth + 1)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 function first(value: unknown): XmlNode | undefined {

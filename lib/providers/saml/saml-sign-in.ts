@@ -1,4 +1,8 @@
-import { ValidateInResponseTo, type Profile } from '@node-saml/node-saml';
+import { randomBytes } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
+import { ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
+import type { Request } from 'express';
+import passport from 'passport';
 import { Strategy as SamlStrategy, type VerifiedCallback } from '@node-saml/passport-saml';
 import { IdentityError, isIdentityError } from '../../core/errors.js';
 import type { Identity } from '../../core/identity.js';
@@ -26,6 +30,15 @@ export interface SamlSignIn {
    * compile beside Express 5's in a consumer that checks library types.
    */
   readonly strategy: object;
+  /**
+   * Starts a sign-in: the IdP URL carrying a new AuthnRequest, and that request's id, which the
+   * routes bind to the browser (a cookie) so that only this browser can complete it.
+   */
+  start(req: Request, relayState: string): Promise<{ url: string; requestId: string }>;
+  /** The sign-in request an identity's response answered (undefined when unsolicited). */
+  answeredRequest(identity: Identity): string | undefined;
+  /** Whether unsolicited (IdP-initiated) responses are accepted. */
+  readonly allowsIdpInitiated: boolean;
   /** Checks a posted SAMLResponse before it is parsed (size, base64, DOCTYPE, SHA-1). */
   checkPostedResponse(body: unknown): void;
   /** This service provider's metadata XML, for the IdP's configuration. */
@@ -78,7 +91,17 @@ export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
     mapping: parsed.mapping,
     servicePatterns: parsed.serviceAccounts?.patterns ?? [],
   });
-  const policy = { acsUrl: parsed.acsUrl, idpEntityId: parsed.idp.entityId, clockSkewMs, now };
+  const policy = {
+    acsUrl: parsed.acsUrl,
+    idpEntityId: parsed.idp.entityId,
+    clockSkewMs,
+    now,
+    allowSha1: limits.allowSha1,
+  };
+
+  let nextRequestId: string | undefined;
+  // The request each identity's response answered, for the browser binding in the routes.
+  const answered = new WeakMap<Identity, string>();
 
   async function verify(profile: Profile | null): Promise<Identity> {
     if (profile === null) throw samlRefused('no_profile');
@@ -97,7 +120,10 @@ export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
       );
     }
     if (!firstUse) throw samlRefused('replayed');
-    return mapping.toIdentity(profile);
+    const identity = mapping.toIdentity(profile);
+    const inResponseTo = profile['inResponseTo'];
+    if (typeof inResponseTo === 'string') answered.set(identity, inResponseTo);
+    return identity;
   }
 
   const strategy = new SamlStrategy(
@@ -121,7 +147,16 @@ export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
           ? ValidateInResponseTo.ifPresent
           : ValidateInResponseTo.always,
       requestIdExpirationPeriodMs: (parsed.requestTtlSec ?? DEFAULT_REQUEST_TTL_SEC) * 1000,
-      ...(parsed.requestStore === undefined ? {} : { cacheProvider: parsed.requestStore }),
+      ...(parsed.requestStore === undefined
+        ? {}
+        : { cacheProvider: storeFailuresAre503(parsed.requestStore) }),
+      // The id of the next sign-in request, chosen by start() so that it can be bound to the
+      // browser that asked for it; any other request gets a fresh random id.
+      generateUniqueId: () => {
+        const id = nextRequestId ?? `_${randomBytes(21).toString('hex')}`;
+        nextRequestId = undefined;
+        return id;
+      },
       // Let the IdP choose how the person authenticates (MFA, Windows sign-in, passkeys).
       disableRequestedAuthnContext: true,
       identifierFormat: null,
@@ -146,10 +181,61 @@ export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
   const sessions = new Map<string, { profile: Profile; untilMs: number }>();
   const sloUrl = parsed.idp.sloUrl;
 
+  const authenticator = new passport.Passport();
+  // passport-saml is typed against Express 4's declarations; the strategy is the same object.
+  authenticator.use('saml', strategy as unknown as passport.Strategy);
+
   return Object.freeze({
     provider: 'saml',
     acsUrl: parsed.acsUrl,
     strategy,
+    allowsIdpInitiated: parsed.dangerouslyAllowIdpInitiated === true,
+    answeredRequest: (identity: Identity) => answered.get(identity),
+    async start(req: Request, relayState: string) {
+      const requestId = `_${randomBytes(21).toString('hex')}`;
+      const url = await new Promise<string>((resolve, reject) => {
+        let location: string | undefined;
+        // passport answers a sign-in start with a redirect on the response; this stand-in
+        // collects it, so that the route can bind the request to the browser first.
+        const redirect = {
+          statusCode: 200,
+          setHeader(name: string, value: unknown) {
+            if (name.toLowerCase() === 'location') location = String(value);
+          },
+          end() {
+            if (location === undefined) reject(new Error('no redirect to the IdP'));
+            else resolve(location);
+          },
+        };
+        const handler = authenticator.authenticate(
+          'saml',
+          {
+            session: false,
+            additionalParams: { RelayState: relayState },
+          } as passport.AuthenticateOptions,
+          (error: unknown) => {
+            reject(error instanceof Error ? error : new Error('no redirect to the IdP'));
+          },
+        ) as (req: Request, res: unknown, next: (error?: unknown) => void) => void;
+        nextRequestId = requestId;
+        handler(req, redirect, reject);
+        // node-saml takes the id synchronously; a later request must not get this one.
+        nextRequestId = undefined;
+      }).catch((error: unknown) => {
+        throw isIdentityError(error)
+          ? error
+          : new IdentityError('internal_error', 'The sign-in request could not be created.', {
+              cause: error,
+            });
+      });
+      if (!requestIdIn(url, requestId)) {
+        throw new IdentityError(
+          'internal_error',
+          'The sign-in request could not be bound to this browser.',
+        );
+      }
+      return { url, requestId };
+    },
     rememberSession(sessionId: string, identity: Identity, untilMs: number) {
       if (sloUrl === undefined) return;
       if (sessions.size >= MAX_REMEMBERED_SESSIONS) {
@@ -192,4 +278,38 @@ export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
     },
     metadata: () => strategy.generateServiceProviderMetadata(null, null),
   });
+}
+
+// The AuthnRequest of an HTTP-Redirect URL names the id it was given (a deflated, base64 XML
+// document whose root carries ID="..."); checked so that a change in node-saml fails closed.
+function requestIdIn(url: string, requestId: string): boolean {
+  try {
+    const encoded = new URL(url).searchParams.get('SAMLRequest') ?? '';
+    const xml = inflateRawSync(Buffer.from(encoded, 'base64')).toString('utf8');
+    return xml.includes(`ID="${requestId}"`);
+  } catch {
+    return false;
+  }
+}
+
+/** A request-id store whose failures are outages (503), never a refused response (401). */
+function storeFailuresAre503(store: CacheProvider): CacheProvider {
+  const wrap =
+    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await call(...args);
+      } catch (cause) {
+        throw new IdentityError(
+          'session_store_unavailable',
+          'The store of pending sign-in requests cannot be reached; retry shortly.',
+          { cause },
+        );
+      }
+    };
+  return {
+    saveAsync: wrap((key: string, value: string) => store.saveAsync(key, value)),
+    getAsync: wrap((key: string) => store.getAsync(key)),
+    removeAsync: wrap((key: string | null) => store.removeAsync(key)),
+  };
 }
