@@ -360,7 +360,7 @@ describe.each(EXPRESS_VERSIONS)('SAML sign-in on %s', (_name, express) => {
       const id = await startSignIn(assistant);
       const res = await post(assistant, build(assistant.idp, id, assistant.acsUrl));
       expectRefusal(res, { status: 401, code: 'saml_response_invalid', bearerError: null });
-      expect(String(res.headers['set-cookie'] ?? '')).not.toContain('__Host-eip-session=');
+      expect(JSON.stringify(res.headers['set-cookie'] ?? [])).not.toContain('__Host-eip-session=');
       const event = assistant.audit.events.at(-1);
       expect(event).toMatchObject({
         action: 'sign_in',
