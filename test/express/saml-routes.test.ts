@@ -237,6 +237,24 @@ describe.each(EXPRESS_VERSIONS)('SAML sign-in on %s', (_name, express) => {
     expect(res.headers['location']).toBe(location);
   });
 
+  test('a comment inside the NameID does not truncate it (CVE-2017-11427 family)', async () => {
+    // The attacker owns "admin@example.test.evil.example" at the IdP; a parser that reads only
+    // the first text node would sign them in as "admin@example.test".
+    const id = await startSignIn(assistant);
+    const res = await post(
+      assistant,
+      assistant.idp.nameIdCommentInjected(
+        good(id, { nameId: 'admin@example.test.evil.example' }),
+        'admin@example.test'.length,
+      ),
+    );
+    expect(res.status).toBe(303);
+    const value = sessionCookie(res).split(';')[0] as string;
+    expect((await assistant.agent.get('/ai/whoami').set('Cookie', value)).status).toBe(200);
+    const signIn = assistant.audit.events.filter((event) => event.action === 'sign_in').at(-1);
+    expect(signIn?.subject).toBe('admin@example.test.evil.example');
+  });
+
   test('login CSRF: a response is accepted only from the browser that started its sign-in', async () => {
     const victimId = await startSignIn(assistant);
     const victimCookie = assistant.pending;
