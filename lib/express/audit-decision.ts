@@ -4,7 +4,7 @@ import { recordAuditEvent } from '../audit/auditor.js';
 import type { IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { auditRequestFacts } from './request-parts.js';
-import type { RequestState } from './request-state.js';
+import { requestState, type RequestState } from './request-state.js';
 
 /** Default `source` of audit events: the agent acting for the user. */
 export const DEFAULT_AUDIT_SOURCE = 'ai-assistant';
@@ -77,6 +77,26 @@ export function auditThenContinue(
       refuse(decision.error ?? auditError);
     },
   );
+}
+
+/**
+ * Audits a sign-in route's decision, then answers: `respond()` once the event is written (under
+ * `fail-closed`, no session is handed out unaudited), or `next(error)` when the sink fails.
+ */
+export function auditThenRespond(
+  req: Request,
+  next: (error: unknown) => void,
+  decision: Parameters<typeof auditDecision>[2],
+  respond: () => void,
+): void {
+  const pending = auditDecision(req, requestState(req), decision);
+  if (pending === undefined) {
+    respond();
+    return;
+  }
+  pending.then(respond, (auditError: unknown) => {
+    next(decision.error ?? auditError);
+  });
 }
 
 /** Writes a deferred authentication event, if one is still waiting. */

@@ -6,14 +6,13 @@ import { IdentityError, isIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { functionOption, objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
-import { requestIdFrom } from '../core/request-id.js';
 import { checkSameOrigin, readSessionCookie } from '../core/session-cookie.js';
 import { signInFailed } from '../providers/oidc/oidc-errors.js';
 import type { OidcSignIn, PendingSignIn } from '../providers/oidc/oidc-sign-in.js';
 import type { SessionTokens } from '../tokens/session-tokens.js';
-import { auditDecision } from './audit-decision.js';
+import { auditThenRespond } from './audit-decision.js';
 import { identityErrorHandler } from './error-handler.js';
-import { requestState } from './request-state.js';
+import { routePrelude } from './route-prelude.js';
 import type { SignInHandler } from './saml-routes.js';
 import {
   compileSessionCookie,
@@ -73,15 +72,7 @@ export function oidcRoutes(options: OidcRoutesOptions): Router {
   const allowedOrigins = new Set(parsed.allowedOrigins ?? [new URL(oidc.redirectUri).origin]);
   const router = express.Router();
 
-  router.use((req, res, next) => {
-    const state = requestState(req);
-    state.requestId ??= requestIdFrom(req.headers, generateRequestId);
-    state.audit = trail;
-    state.source ??= source;
-    res.setHeader('X-Request-Id', state.requestId);
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
+  router.use(routePrelude({ trail, source, generateRequestId }));
 
   router.get('/login', (req, res, next) => {
     void (async () => {
@@ -191,25 +182,12 @@ export function oidcRoutes(options: OidcRoutesOptions): Router {
     });
   }
 
-  // Audits first, then answers: under fail-closed, no session is handed out unaudited.
   function settle(
     req: Request,
     next: NextFunction,
-    decision: {
-      action: string;
-      identity: Identity | undefined;
-      error?: IdentityError;
-      details?: Record<string, unknown>;
-    },
+    decision: Omit<Parameters<typeof auditThenRespond>[2], 'now'>,
     respond: () => void,
   ): void {
-    const pending = auditDecision(req, requestState(req), { ...decision, now });
-    if (pending === undefined) {
-      respond();
-      return;
-    }
-    pending.then(respond, (auditError: unknown) => {
-      next(decision.error ?? auditError);
-    });
+    auditThenRespond(req, next, { ...decision, now }, respond);
   }
 }

@@ -14,13 +14,12 @@ import type { Identity } from '../core/identity.js';
 import { functionOption, objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { checkSameOrigin, readSessionCookie } from '../core/session-cookie.js';
-import { requestIdFrom } from '../core/request-id.js';
 import { samlRefused } from '../providers/saml/saml-checks.js';
 import type { SamlSignIn } from '../providers/saml/saml-sign-in.js';
 import type { IssuedSession, SessionTokens } from '../tokens/session-tokens.js';
-import { auditDecision } from './audit-decision.js';
+import { auditThenRespond } from './audit-decision.js';
 import { identityErrorHandler } from './error-handler.js';
-import { requestState } from './request-state.js';
+import { routePrelude } from './route-prelude.js';
 import {
   compileSessionCookie,
   originSchema,
@@ -98,15 +97,7 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
   authenticator.use('saml', saml.strategy as unknown as passport.Strategy);
   const router = express.Router();
 
-  router.use((req, res, next) => {
-    const state = requestState(req);
-    state.requestId ??= requestIdFrom(req.headers, generateRequestId);
-    state.audit = trail;
-    state.source ??= source;
-    res.setHeader('X-Request-Id', state.requestId);
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
+  router.use(routePrelude({ trail, source, generateRequestId }));
 
   router.get('/metadata', (_req, res) => {
     res.type('application/samlmetadata+xml').send(saml.metadata());
@@ -268,25 +259,12 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
   router.use(identityErrorHandler());
   return router;
 
-  // Audits first, then answers: under fail-closed, no session is handed out unaudited.
   function settle(
     req: Request,
     next: NextFunction,
-    decision: {
-      action: string;
-      identity: Identity | undefined;
-      error?: IdentityError;
-      details?: Record<string, unknown>;
-    },
+    decision: Omit<Parameters<typeof auditThenRespond>[2], 'now'>,
     respond: () => void,
   ): void {
-    const pending = auditDecision(req, requestState(req), { ...decision, now });
-    if (pending === undefined) {
-      respond();
-      return;
-    }
-    pending.then(respond, (auditError: unknown) => {
-      next(decision.error ?? auditError);
-    });
+    auditThenRespond(req, next, { ...decision, now }, respond);
   }
 }

@@ -8,14 +8,14 @@ import { functionOption, objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import type { PasswordAuthenticator } from '../core/password-sign-in.js';
 import { readPasswordCredentials } from '../core/password-sign-in.js';
-import { requestIdFrom } from '../core/request-id.js';
 import { createSignInThrottle, type SignInAttempt } from '../core/sign-in-throttle.js';
 import { extractBearerToken } from '../providers/jwt/bearer-token.js';
 import type { IssuedSession, SessionTokens } from '../tokens/session-tokens.js';
-import { auditDecision } from './audit-decision.js';
+import { auditDecision, auditThenRespond } from './audit-decision.js';
 import { identityErrorHandler } from './error-handler.js';
 import { authenticationRequest } from './request-parts.js';
 import { requestState } from './request-state.js';
+import { routePrelude } from './route-prelude.js';
 
 /** Default: 8 KiB. A sign-in body is a username and a password. */
 const MAX_BODY_BYTES = 8 * 1024;
@@ -86,16 +86,7 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
     express.urlencoded({ limit: MAX_BODY_BYTES, extended: false, parameterLimit: 10 }),
   ];
 
-  router.use((req, res, next) => {
-    const state = requestState(req);
-    state.requestId ??= requestIdFrom(req.headers, generateRequestId);
-    state.audit = trail;
-    state.source ??= source;
-    res.setHeader('X-Request-Id', state.requestId);
-    // RFC 6749 §5.1: responses carrying tokens must not be stored by any cache.
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
+  router.use(routePrelude({ trail, source, generateRequestId }));
 
   // A handler returns its response rather than sending it: under `fail-closed` the event is
   // written first, so that no token leaves without its audit record (and a failing sink is a
@@ -109,12 +100,9 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
       const context: Context = { identity: undefined, details: {} };
       handle(req, context).then(
         (respond) => {
-          const pending = auditDecision(req, requestState(req), { action, ...context, now });
-          if (pending === undefined) respond(res);
-          else
-            pending.then(() => {
-              respond(res);
-            }, next);
+          auditThenRespond(req, next, { action, ...context, now }, () => {
+            respond(res);
+          });
         },
         (error: unknown) => {
           const refusal = isIdentityError(error)
@@ -122,18 +110,9 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
             : new IdentityError('internal_error', 'The sign-in could not be completed.', {
                 cause: error,
               });
-          const pending = auditDecision(req, requestState(req), {
-            action,
-            ...context,
-            error: refusal,
-            now,
+          auditThenRespond(req, next, { action, ...context, error: refusal, now }, () => {
+            next(refusal);
           });
-          if (pending === undefined) next(refusal);
-          else
-            pending.then(
-              () => next(refusal),
-              () => next(refusal),
-            );
         },
       );
     };
