@@ -2,7 +2,7 @@ import { randomUUID, type KeyObject } from 'node:crypto';
 import { jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
 import type { z } from 'zod';
 import { IdentityError } from '../core/errors.js';
-import { createIdentity, type Identity } from '../core/identity.js';
+import type { Identity } from '../core/identity.js';
 import { parseOptions } from '../core/options.js';
 import type { IssuerOptions } from '../providers/jwt/issuer-options.js';
 import {
@@ -14,7 +14,7 @@ import {
 import { createMemorySessionStore, type SessionStore } from './session-store.js';
 import type { SigningKey } from './signing-keys.js';
 import { loadSigningKeys } from './signing-keys.js';
-import { actClaim, userClaims } from './token-claims.js';
+import { actClaim, identityFromSessionClaims, userClaims } from './token-claims.js';
 
 // RFC 9068 §2.1: access tokens are typed, so that a refresh token (or an ID token) presented as
 // an access token is refused by type, and an access token presented for a refresh likewise.
@@ -228,12 +228,12 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
         ),
       );
       const { sid, exp } = claims;
-      return startOrContinue(carried, sid, exp, sessionIdentity(claims));
+      return startOrContinue(carried, sid, exp, identityFromSessionClaims(claims));
     },
     async signOut(token: string) {
       const claims = await verifyAnyOwn(token);
       await storeCall(() => store.revokeSession(claims.sid, nowSec() + refreshTtlSec + 300));
-      return sessionIdentity(claims);
+      return identityFromSessionClaims(claims);
     },
     async revoke(sessionId: string) {
       await storeCall(() => store.revokeSession(sessionId, nowSec() + refreshTtlSec + 300));
@@ -334,33 +334,6 @@ function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): Sessi
       { cause: lastError },
     );
   }
-}
-
-// The person a session token or refresh token names, for audit events of refresh and sign-out.
-function sessionIdentity(claims: JWTPayload & { sub: string; jti: string }): Identity {
-  const text = (name: string): string | undefined =>
-    typeof claims[name] === 'string' ? claims[name] : undefined;
-  const list = (name: string): string[] => {
-    const value = claims[name];
-    return Array.isArray(value) ? value.filter((item) => typeof item === 'string') : [];
-  };
-  const email = text('email');
-  const name = text('name');
-  return createIdentity({
-    subject: claims.sub,
-    issuer: claims.iss ?? '',
-    provider: text('idp') ?? 'jwt',
-    kind: 'user',
-    username: text('preferred_username') ?? claims.sub,
-    ...(email === undefined ? {} : { email }),
-    ...(name === undefined ? {} : { name }),
-    groups: list('groups'),
-    groupsComplete: claims['hasgroups'] !== true,
-    roles: list('roles'),
-    scopes: [],
-    attributes: {},
-    tokenId: claims.jti,
-  });
 }
 
 function keyFor(byKid: ReadonlyMap<string, SigningKey>, kid: string | undefined): KeyObject {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import type { Actor, Identity } from '../core/identity.js';
+import { createIdentity, type Actor, type Identity } from '../core/identity.js';
 
 // A user in hundreds of directory groups would make every token, and every request, huge.
 // Past this many the token carries none and says so the way Entra ID does (`hasgroups`), so
@@ -57,4 +57,33 @@ function actorClaim(actor: Actor): Record<string, unknown> {
     ...(actor.clientId === undefined ? {} : { client_id: actor.clientId }),
     ...(actor.actor === undefined ? {} : { act: actorClaim(actor.actor) }),
   };
+}
+
+/** The person a session or refresh token names, for the audit events of refresh and sign-out. */
+export function identityFromSessionClaims(
+  claims: JWTPayload & { sub: string; jti: string },
+): Identity {
+  const text = (name: string): string | undefined =>
+    typeof claims[name] === 'string' ? claims[name] : undefined;
+  const list = (name: string): string[] => {
+    const value = claims[name];
+    return Array.isArray(value) ? value.filter((item) => typeof item === 'string') : [];
+  };
+  const email = text('email');
+  const name = text('name');
+  return createIdentity({
+    subject: claims.sub,
+    issuer: claims.iss ?? '',
+    provider: text('idp') ?? 'jwt',
+    kind: 'user',
+    username: text('preferred_username') ?? claims.sub,
+    ...(email === undefined ? {} : { email }),
+    ...(name === undefined ? {} : { name }),
+    groups: list('groups'),
+    groupsComplete: claims['hasgroups'] !== true,
+    roles: list('roles'),
+    scopes: [],
+    attributes: {},
+    tokenId: claims.jti,
+  });
 }
