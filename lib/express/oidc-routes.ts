@@ -1,10 +1,10 @@
 import express, { type NextFunction, type Request, type Router } from 'express';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
-import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { auditTrailFrom } from '../audit/audit-options.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
-import { functionOption, objectWithMethods } from '../core/option-schemas.js';
+import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { checkSameOrigin, readSessionCookie } from '../core/session-cookie.js';
 import { signInFailed } from '../providers/oidc/oidc-errors.js';
@@ -13,14 +13,12 @@ import type { SessionTokens } from '../tokens/session-tokens.js';
 import { auditThenRespond } from './audit-decision.js';
 import { identityErrorHandler } from './error-handler.js';
 import { routePrelude } from './route-prelude.js';
-import type { SignInHandler } from './saml-routes.js';
+import { browserSignInShape } from './sign-in-route-options.js';
 import {
   compileSessionCookie,
-  originSchema,
   pendingCookie,
   PENDING_TTL_SEC,
   safeReturnPath,
-  sessionCookieOptionsSchema,
 } from './session-cookie.js';
 
 const oidcRoutesSchema = z.strictObject({
@@ -34,15 +32,7 @@ const oidcRoutesSchema = z.strictObject({
     ['issue', 'signOut', 'sealState', 'openState'],
     'must be the object createSessionTokens() returns',
   ),
-  cookie: sessionCookieOptionsSchema.optional(),
-  /** Origins whose pages may sign out (an Origin check). Default: the redirect_uri's origin. */
-  allowedOrigins: z.array(originSchema).min(1).optional(),
-  /** Hands the session to the application instead of setting the cookie. */
-  onSignIn: functionOption<SignInHandler>().optional(),
-  ...auditOptionsShape,
-  source: z.string().min(1).max(100).optional(),
-  generateRequestId: functionOption<() => string>().optional(),
-  now: functionOption<() => number>().optional(),
+  ...browserSignInShape,
 });
 
 /** Options of {@link oidcRoutes}. */

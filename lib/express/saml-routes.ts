@@ -8,33 +8,26 @@ import express, {
 import { decodeJwt } from 'jose';
 import passport from 'passport';
 import { z } from 'zod';
-import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { auditTrailFrom } from '../audit/audit-options.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
-import { functionOption, objectWithMethods } from '../core/option-schemas.js';
+import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { checkSameOrigin, readSessionCookie } from '../core/session-cookie.js';
 import { samlRefused } from '../providers/saml/saml-checks.js';
 import type { SamlSignIn } from '../providers/saml/saml-sign-in.js';
-import type { IssuedSession, SessionTokens } from '../tokens/session-tokens.js';
+import type { SessionTokens } from '../tokens/session-tokens.js';
 import { auditThenRespond } from './audit-decision.js';
 import { identityErrorHandler } from './error-handler.js';
 import { routePrelude } from './route-prelude.js';
+import { browserSignInShape } from './sign-in-route-options.js';
+export type { SignInHandler } from './sign-in-route-options.js';
 import {
   compileSessionCookie,
-  originSchema,
   pendingCookie,
   PENDING_TTL_SEC,
   safeReturnPath,
-  sessionCookieOptionsSchema,
 } from './session-cookie.js';
-
-/** What an application does with a new session instead of the default cookie and redirect. */
-export type SignInHandler = (
-  req: Request,
-  res: Response,
-  session: IssuedSession & { returnTo: string },
-) => void;
 
 const samlRoutesSchema = z.strictObject({
   /** The service provider from `createSamlSignIn()` (required). */
@@ -47,19 +40,7 @@ const samlRoutesSchema = z.strictObject({
     ['issue', 'signOut'],
     'must be the object createSessionTokens() returns',
   ),
-  /** The session cookie: HttpOnly, Secure, SameSite=Lax, `__Host-eip-session` by default. */
-  cookie: sessionCookieOptionsSchema.optional(),
-  /** Origins whose pages may sign out (an Origin check). Default: the ACS URL's origin. */
-  allowedOrigins: z.array(originSchema).min(1).optional(),
-  /**
-   * Hands the session to the application instead of setting the cookie (a native shell, a
-   * server-side session store). The token never appears in a URL either way.
-   */
-  onSignIn: functionOption<SignInHandler>().optional(),
-  ...auditOptionsShape,
-  source: z.string().min(1).max(100).optional(),
-  generateRequestId: functionOption<() => string>().optional(),
-  now: functionOption<() => number>().optional(),
+  ...browserSignInShape,
 });
 
 /** Options of {@link samlRoutes}. */

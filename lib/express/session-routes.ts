@@ -1,10 +1,10 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
-import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { auditTrailFrom } from '../audit/audit-options.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
-import { functionOption, objectWithMethods } from '../core/option-schemas.js';
+import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import type { PasswordAuthenticator } from '../core/password-sign-in.js';
 import { readPasswordCredentials } from '../core/password-sign-in.js';
@@ -16,6 +16,7 @@ import { identityErrorHandler } from './error-handler.js';
 import { authenticationRequest } from './request-parts.js';
 import { requestState } from './request-state.js';
 import { routePrelude } from './route-prelude.js';
+import { routeOptionsShape } from './sign-in-route-options.js';
 
 /** Default: 8 KiB. A sign-in body is a username and a password. */
 const MAX_BODY_BYTES = 8 * 1024;
@@ -47,11 +48,7 @@ const sessionRoutesSchema = z.strictObject({
       }),
     ])
     .optional(),
-  ...auditOptionsShape,
-  /** Recorded as the audit events' `source`. Default: `ai-assistant`. */
-  source: z.string().min(1).max(100).optional(),
-  generateRequestId: functionOption<() => string>().optional(),
-  now: functionOption<() => number>().optional(),
+  ...routeOptionsShape,
 });
 
 /** Options of {@link sessionRoutes}. */
