@@ -1,7 +1,7 @@
 // Active Directory behaviour against a real domain controller: Samba's AD DC, provisioned into a
 // temp directory and listening on 127.0.0.1 (scripts/ad/samba-ad.sh).
 import { Client } from 'ldapts';
-import { isIdentityError, type IdentityError } from '../../../lib/index.js';
+import { refusal } from '../../helpers/refusal.js';
 import { createLdapAuthenticator, type LdapAuthenticatorOptions } from '../../../lib/ldap.js';
 import {
   SAMBA_AD_ADMIN,
@@ -48,15 +48,6 @@ const searchThenBind = {
   bindDn: SAMBA_AD_ADMIN.dn,
   bindPassword: SAMBA_AD_ADMIN.password,
 };
-
-async function refusal(promise: Promise<unknown>): Promise<IdentityError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isIdentityError(error)) throw new Error(`expected an IdentityError, got ${String(error)}`);
-  return error;
-}
 
 test('direct bind with the UPN over LDAPS: objectGUID subject, nested groups through the in-chain rule', async () => {
   const identity = await directory().authenticate({

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import { Client, type ClientOptions } from 'ldapts';
-import { isIdentityError, type IdentityError } from '../../../lib/index.js';
+import { refusal } from '../../helpers/refusal.js';
 import {
   createLdapAuthenticator,
   type LdapAuthenticatorOptions,
@@ -66,15 +66,6 @@ function countingFactory() {
     };
   };
   return { calls, createClient };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<IdentityError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  if (!isIdentityError(error)) throw new Error(`expected an IdentityError, got ${String(error)}`);
-  return error;
 }
 
 describe('search, then bind (OpenLDAP over LDAPS)', () => {
