@@ -68,6 +68,21 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       failure = undefined;
     });
   }
+  // The events of one turn of the event loop (every request whose data arrived together) go to
+  // the file in one write: one system call on the I/O thread instead of one per event, which
+  // on a busy server costs more than the events themselves. Nothing waits longer for it: the
+  // file stream writes as soon as the turn is over.
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    file?.uncork();
+  };
+  const batchThisTurn = (): void => {
+    if (file === undefined || corked) return;
+    corked = true;
+    file.cork();
+    setImmediate(uncork);
+  };
   return {
     logger,
     get failure() {
@@ -83,6 +98,7 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       }
       // Always handed to winston, so a recovered transport can log again and clear the failure;
       // while a failure stands (or happens during this write), the event is also reported.
+      batchThisTurn();
       logger.log({ level: 'info', message: 'audit', ...event });
       const failed = currentFailure();
       if (failed !== undefined) throw failed;

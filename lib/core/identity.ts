@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Whether a human is behind the request, or a shared/application account. */
 export type IdentityKind = 'user' | 'service';
@@ -73,6 +73,8 @@ export interface Identity {
 export type IdentityInput = Omit<Identity, 'credentialFingerprint' | 'groupsComplete'> & {
   readonly groupsComplete?: boolean;
   readonly tokenId?: string;
+  /** The credential's SHA-256 (base64url), when the caller computed it already. */
+  readonly tokenDigest?: string;
 };
 
 // The credential lives in a WeakMap keyed by the frozen identity, not on the object: it cannot
@@ -82,17 +84,17 @@ const credentials = new WeakMap<Identity, Credential>();
 
 /** Builds a frozen {@link Identity}; the credential, if given, is attached out of band. */
 export function createIdentity(input: IdentityInput, credential?: Credential): Identity {
-  const { tokenId, ...fields } = input;
+  const { tokenId, tokenDigest, ...fields } = input;
   const identity: Identity = deepFreeze({
     ...fields,
-    groups: [...new Set(fields.groups)],
-    roles: [...new Set(fields.roles)],
-    scopes: [...new Set(fields.scopes)],
-    attributes: structuredClone(fields.attributes),
+    groups: unique(fields.groups),
+    roles: unique(fields.roles),
+    scopes: unique(fields.scopes),
+    attributes: copyOf(fields.attributes),
     groupsComplete: fields.groupsComplete ?? true,
     ...(credential === undefined && tokenId === undefined
       ? {}
-      : { credentialFingerprint: fingerprint(tokenId, credential) }),
+      : { credentialFingerprint: fingerprint(tokenId, tokenDigest, credential) }),
   });
   if (credential !== undefined) {
     credentials.set(
@@ -108,12 +110,27 @@ export function credentialOf(identity: Identity): Credential | undefined {
   return credentials.get(identity);
 }
 
-function fingerprint(tokenId: string | undefined, credential: Credential | undefined): string {
+function fingerprint(
+  tokenId: string | undefined,
+  tokenDigest: string | undefined,
+  credential: Credential | undefined,
+): string {
   if (tokenId !== undefined) return `jti:${tokenId.slice(0, 128)}`;
-  const digest = createHash('sha256')
-    .update(credential?.value ?? '')
-    .digest('base64url');
+  const digest = tokenDigest ?? hash('sha256', credential?.value ?? '', 'base64url');
   return `sha256:${digest.slice(0, 22)}`;
+}
+
+function unique(values: readonly string[]): string[] {
+  return values.length < 2 ? [...values] : [...new Set(values)];
+}
+
+// A copy the caller cannot change afterwards. Most tokens map no extra attributes, and
+// structuredClone costs microseconds even for an empty object.
+function copyOf(attributes: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  for (const key in attributes) {
+    if (Object.hasOwn(attributes, key)) return structuredClone(attributes);
+  }
+  return {};
 }
 
 function deepFreeze<T>(value: T): T {

@@ -9,14 +9,17 @@ export interface RequestScope {
   readonly ip?: string | undefined;
   /** The agent acting for the user (audit `source`). */
   readonly source?: string | undefined;
+  /** The response being written: once it has ended or its client has gone, the scope is over. */
+  readonly response?: { readonly writableEnded: boolean; readonly closed: boolean } | undefined;
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();
 
 /**
  * Runs `fn` with a request scope that code without access to `req` (an agent's tool, a data
- * client) can read through {@link getCurrentIdentity}. Call {@link endRequestScope} when the
- * request ends, so a timer or a late callback can no longer act as the user.
+ * client) can read through {@link getCurrentIdentity}. The scope ends when its `response` has
+ * ended or been abandoned, or when {@link endRequestScope} is called, so that a timer or a late
+ * callback can no longer act as the user.
  */
 export function runInRequestScope<T>(scope: RequestScope, fn: () => T): T {
   return storage.run(scope, fn);
@@ -42,15 +45,21 @@ export function endRequestScope(scope: RequestScope): void {
  * ```
  */
 export function getCurrentIdentity(): Identity | undefined {
-  return storage.getStore()?.identity;
+  return getCurrentScope()?.identity;
 }
 
 /** The request id of the request being served, when there is one. */
 export function getCurrentRequestId(): string | undefined {
-  return storage.getStore()?.requestId;
+  return getCurrentScope()?.requestId;
 }
 
 /** The whole scope of the request being served, for this package's audit events. */
 export function getCurrentScope(): Readonly<RequestScope> | undefined {
-  return storage.getStore();
+  const scope = storage.getStore();
+  if (scope?.response !== undefined && (scope.response.writableEnded || scope.response.closed)) {
+    // Checked when asked rather than by a listener on every response: the request is over.
+    scope.identity = undefined;
+    return undefined;
+  }
+  return scope;
 }

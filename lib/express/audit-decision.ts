@@ -1,10 +1,10 @@
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { buildAuditEvent } from '../audit/audit-event.js';
 import { recordAuditEvent } from '../audit/auditor.js';
 import type { IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
-import { auditRequestFacts } from './request-parts.js';
-import { requestState, type RequestState } from './request-state.js';
+import { auditedPath } from './request-parts.js';
+import { clientAddress, requestState, type RequestState } from './request-state.js';
 
 /** Default `source` of audit events: the agent acting for the user. */
 export const DEFAULT_AUDIT_SOURCE = 'ai-assistant';
@@ -28,27 +28,40 @@ export function auditDecision(
 ): Promise<void> | undefined {
   if (state.audit === undefined) return undefined;
   const { error } = decision;
-  const cause = error?.cause;
   return recordAuditEvent(
     state.audit,
     buildAuditEvent({
-      ...auditRequestFacts(req),
       action: decision.action,
       outcome: error === undefined ? 'allowed' : error.status >= 500 ? 'error' : 'denied',
       reason: error?.code ?? 'ok',
       status: error?.status ?? null,
+      method: req.method,
+      path: auditedPath(req),
+      ip: clientAddress(req, state),
       requestId: state.requestId ?? 'unknown',
       source: decision.source ?? state.source ?? DEFAULT_AUDIT_SOURCE,
       identity: decision.identity,
-      details: {
-        ...decision.details,
-        ...error?.details,
-        // The library's own words help the on-call engineer; they never contain the token.
-        ...(cause instanceof Error ? { cause: `${cause.name}: ${cause.message}` } : {}),
-      },
+      details: decisionDetails(decision.details, error),
       now: decision.now,
     }),
   );
+}
+
+const NO_DETAILS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+function decisionDetails(
+  details: Readonly<Record<string, unknown>> | undefined,
+  error: IdentityError | undefined,
+): Readonly<Record<string, unknown>> {
+  // An allowed request without extra facts, the common case, allocates nothing here.
+  if (error === undefined) return details ?? NO_DETAILS;
+  const cause = error.cause;
+  return {
+    ...details,
+    ...error.details,
+    // The library's own words help the on-call engineer; they never contain the token.
+    ...(cause instanceof Error ? { cause: `${cause.name}: ${cause.message}` } : {}),
+  };
 }
 
 /**
@@ -100,8 +113,18 @@ export function auditThenRespond(
 }
 
 /** Writes a deferred authentication event, if one is still waiting. */
-export function flushPendingAuthentication(state: RequestState): void {
+export function flushPendingAuthentication(req: Request, state: RequestState): void {
   const pending = state.pendingAuthentication;
+  if (pending === undefined) return;
   state.pendingAuthentication = undefined;
-  pending?.();
+  void auditDecision(req, state, {
+    action: 'authenticate',
+    identity: pending.identity,
+    now: () => pending.decidedAt,
+  });
+}
+
+/** A response's `close` listener: writes the authentication event no route guard superseded. */
+export function flushOnClose(this: Response): void {
+  flushPendingAuthentication(this.req, requestState(this.req));
 }

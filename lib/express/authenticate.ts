@@ -5,15 +5,15 @@ import type { Identity } from '../core/identity.js';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
-import { endRequestScope, runInRequestScope } from '../core/request-context.js';
+import { runInRequestScope } from '../core/request-context.js';
 import { requestIdFrom } from '../core/request-id.js';
 import {
   authenticatorShape,
   createBearerAuthenticator,
 } from '../providers/jwt/bearer-authenticator.js';
-import { auditDecision, auditThenContinue, flushPendingAuthentication } from './audit-decision.js';
+import { auditThenContinue, flushOnClose, flushPendingAuthentication } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
-import { requestState, type RequestState } from './request-state.js';
+import { clientAddress, requestState, type RequestState } from './request-state.js';
 
 const authenticateSchema = z.strictObject({
   ...authenticatorShape,
@@ -57,9 +57,6 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   const authenticator = createBearerAuthenticator(core);
   const trail = auditTrailFrom({ audit, auditFailurePolicy, onAuditFailure });
   const now = core.now ?? Date.now;
-  // Identities this middleware produced. A second authenticate() with other settings (another
-  // audience on an admin router, say) must decide again rather than trust the first one.
-  const produced = new WeakSet<Identity>();
 
   function handler(req: Request, res: Response, next: NextFunction): void {
     const state = requestState(req);
@@ -68,7 +65,9 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
     state.source ??= source;
     state.realm ??= realm;
     if (!res.headersSent) res.setHeader('X-Request-Id', state.requestId);
-    if (req.identity !== undefined && produced.has(req.identity)) {
+    // Mounted twice on one path (app and router): decided already. A second authenticate()
+    // with other settings (another audience on an admin router, say) decides again.
+    if (state.decidedBy === handler && req.identity !== undefined) {
       next();
       return;
     }
@@ -85,7 +84,7 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       accept(req, res, state, outcome.identity, next);
       return;
     }
-    authenticator.verify(outcome.token).then(
+    authenticator.verify(outcome.token, outcome.digest).then(
       (identity) => {
         accept(req, res, state, identity, next);
       },
@@ -118,31 +117,13 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
     next: NextFunction,
   ): void {
     state.authenticated = true;
-    state.apiKeyHeader = authenticator.findApiKeyHeader(req.headers);
-    const proceed = (): void => {
-      // The client may have gone while the token was being verified: nothing to serve, and
-      // a scope opened now would never see its 'close' event.
-      if (res.closed) {
-        flushPendingAuthentication(state);
-        return;
-      }
-      const scope = {
-        identity,
-        requestId: state.requestId ?? '',
-        ip: req.ip ?? req.socket.remoteAddress,
-        source: state.source,
-      };
-      res.once('close', () => {
-        flushPendingAuthentication(state);
-        endRequestScope(scope);
-      });
-      runInRequestScope(scope, next);
-    };
     if (identity === undefined) {
-      proceed();
+      // Only an anonymous request needs this: a route guard names the API key it refuses.
+      state.apiKeyHeader = authenticator.findApiKeyHeader(req.headers);
+      proceed(req, res, state, identity, next);
       return;
     }
-    produced.add(identity);
+    state.decidedBy = handler;
     // Read-only: assignment throws. Configurable only so that a later authenticate() with
     // other settings can put its own decision in place.
     Object.defineProperty(req, 'identity', {
@@ -152,16 +133,50 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       configurable: true,
     });
     if (trail.policy === 'fail-closed') {
-      auditThenContinue(req, state, { action: 'authenticate', identity, now }, proceed, next);
+      auditThenContinue(
+        req,
+        state,
+        { action: 'authenticate', identity, now },
+        () => {
+          proceed(req, res, state, identity, next);
+        },
+        next,
+      );
       return;
     }
     // Under fail-open, one event per request suffices: requireUser's decision carries the same
     // identity; on a route without a guard, this one is written when the response ends.
-    const decidedAt = now();
-    state.pendingAuthentication = () => {
-      void auditDecision(req, state, { action: 'authenticate', identity, now: () => decidedAt });
-    };
-    proceed();
+    state.pendingAuthentication = { identity, decidedAt: now() };
+    proceed(req, res, state, identity, next);
+  }
+
+  function proceed(
+    req: Request,
+    res: Response,
+    state: RequestState,
+    identity: Identity | undefined,
+    next: NextFunction,
+  ): void {
+    // The client may have gone while the token was being verified: nothing to serve.
+    if (res.closed) {
+      flushPendingAuthentication(req, state);
+      return;
+    }
+    // One listener shared by all requests (no closure per request); it finds what it needs
+    // through the response.
+    if (state.pendingAuthentication !== undefined) res.on('close', flushOnClose);
+    runInRequestScope(
+      {
+        identity,
+        requestId: state.requestId ?? '',
+        ip: clientAddress(req, state),
+        source: state.source,
+        // The scope ends with the response: a timer or a late callback of this request can
+        // no longer act as the user once it has been answered or abandoned.
+        response: res,
+      },
+      next,
+    );
   }
 
   return Object.assign(handler, { warm: () => authenticator.warm() });

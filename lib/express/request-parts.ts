@@ -1,5 +1,4 @@
 import type { Request } from 'express';
-import type { AuditEventInput } from '../audit/audit-event.js';
 import type { AuthenticationRequest } from '../providers/jwt/bearer-authenticator.js';
 
 /**
@@ -8,30 +7,40 @@ import type { AuthenticationRequest } from '../providers/jwt/bearer-authenticato
  * headers in `req.headers`, which would hide a second credential.
  */
 export function authenticationRequest(req: Request): AuthenticationRequest {
-  const authorization: string[] = [];
-  for (let index = 0; index < req.rawHeaders.length; index += 2) {
-    if (req.rawHeaders[index]?.toLowerCase() === 'authorization') {
-      authorization.push(req.rawHeaders[index + 1] ?? '');
-    }
-  }
   return {
-    authorization,
+    authorization: authorizationHeaders(req),
     url: req.originalUrl,
     headers: req.headers,
     method: req.method,
-    // RFC 6750 §2.2 defines a body token only for form-encoded bodies.
-    body: req.is('application/x-www-form-urlencoded') ? (req.body as unknown) : undefined,
+    // RFC 6750 §2.2 defines a body token only for form-encoded bodies; without a body parser
+    // there is no body to look at, and no content type to parse.
+    body:
+      req.body !== undefined && typeof req.is('application/x-www-form-urlencoded') === 'string'
+        ? (req.body as unknown)
+        : undefined,
   };
 }
 
-/** The request facts an audit event records. */
-export function auditRequestFacts(req: Request): Pick<AuditEventInput, 'method' | 'path' | 'ip'> {
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
+function authorizationHeaders(req: Request): readonly string[] {
+  // Node joins no Authorization headers: when it saw none, rawHeaders holds none either.
+  if (req.headers.authorization === undefined) return NO_HEADERS;
+  const authorization: string[] = [];
+  const raw = req.rawHeaders;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = raw[index] ?? '';
+    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+      authorization.push(raw[index + 1] ?? '');
+    }
+  }
+  return authorization;
+}
+
+/** The path an audit event records as the resource. */
+export function auditedPath(req: Request): string {
   const url = req.originalUrl;
   const queryStart = url.indexOf('?');
-  return {
-    method: req.method,
-    // The query string is left out: it can carry tokens, keys or personal data.
-    path: queryStart === -1 ? url : url.slice(0, queryStart),
-    ip: req.ip ?? req.socket.remoteAddress,
-  };
+  // The query string is left out: it can carry tokens, keys or personal data.
+  return queryStart === -1 ? url : url.slice(0, queryStart);
 }

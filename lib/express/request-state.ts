@@ -1,25 +1,38 @@
 import type { Request } from 'express';
 import type { AuditTrail } from '../audit/auditor.js';
+import type { Identity } from '../core/identity.js';
 
-/** What the middlewares of one request share, kept off the request object. */
+/** What the middlewares of one request share, kept off the request's visible properties. */
 export interface RequestState {
   authenticated: boolean;
   requestId: string | undefined;
+  /** The API-key header the request carries (lower case), read only when it has no identity. */
   apiKeyHeader: string | undefined;
   audit: AuditTrail | undefined;
   source: string | undefined;
   realm: string | undefined;
+  /** The authenticate() middleware that put `req.identity` in place, if any. */
+  decidedBy: object | undefined;
+  /** The client address (`req.ip`, which honours `trust proxy`), read once per request. */
+  ip: string | undefined;
   /**
    * An allowed authentication not yet written: a route guard's decision on the same request
    * records the same person and supersedes it; otherwise it is written when the response ends.
    */
-  pendingAuthentication: (() => void) | undefined;
+  pendingAuthentication:
+{ readonly identity: Identity; readonly decidedAt: number } | undefined;
 }
 
-const states = new WeakMap<Request, RequestState>();
+// A symbol-keyed slot on the request rather than a WeakMap: a WeakMap entry per request is an
+// ephemeron the garbage collector must trace on every cycle, a measurable cost at thousands of
+// requests per second. The symbol is module-private, so no other code can reach the state.
+const STATE = Symbol('express-identity-passthrough.state');
+
+type WithState = Request & { [STATE]?: RequestState };
 
 export function requestState(req: Request): RequestState {
-  let state = states.get(req);
+  const holder = req as WithState;
+  let state = holder[STATE];
   if (state === undefined) {
     state = {
       authenticated: false,
@@ -28,9 +41,17 @@ export function requestState(req: Request): RequestState {
       audit: undefined,
       source: undefined,
       realm: undefined,
+      decidedBy: undefined,
+      ip: undefined,
       pendingAuthentication: undefined,
     };
-    states.set(req, state);
+    holder[STATE] = state;
   }
   return state;
+}
+
+/** The client address of the request, as Express reports it, computed once. */
+export function clientAddress(req: Request, state: RequestState): string | undefined {
+  state.ip ??= req.ip ?? req.socket.remoteAddress;
+  return state.ip;
 }

@@ -77,19 +77,48 @@ interface Node {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 const file = readdirSync(work).find((name) => name.endsWith('.cpuprofile'));
 if (file === undefined) throw new Error('no profile written');
 const profile = JSON.parse(readFileSync(join(work, file), 'utf8')) as { nodes: Node[] };
 const self = new Map<string, number>();
-let total = 0;
+const inclusive = new Map<string, number>();
+const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+const nameOf = (node: Node): string =>
+  `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(lib|dist)\//, '$1/')}:${node.callFrame.lineNumber + 1}`;
+// Busy samples only: idle time depends on how long the server waited before the load began.
+let busy = 0;
 for (const node of profile.nodes) {
   const hits = node.hitCount ?? 0;
-  total += hits;
-  const where = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(lib|dist)\//, '$1/')}:${node.callFrame.lineNumber + 1}`;
-  self.set(where, (self.get(where) ?? 0) + hits);
+  if (node.callFrame.functionName === '(idle)') continue;
+  busy += hits;
+  self.set(nameOf(node), (self.get(nameOf(node)) ?? 0) + hits);
 }
-for (const [where, hits] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
-  console.log(`${((hits / total) * 100).toFixed(1).padStart(5)}%  ${where}`);
+// Inclusive time: a function's samples plus its callees', counted once per call stack.
+function subtotal(node: Node, onStack: Set<string>): number {
+  const name = nameOf(node);
+  let hits = node.callFrame.functionName === '(idle)' ? 0 : (node.hitCount ?? 0);
+  const first = !onStack.has(name);
+  onStack.add(name);
+  for (const child of node.children ?? []) hits += subtotal(byId.get(child)!, onStack);
+  if (first) {
+    onStack.delete(name);
+    inclusive.set(name, (inclusive.get(name) ?? 0) + hits);
+  }
+  return hits;
+}
+subtotal(profile.nodes[0]!, new Set());
+const percent = (hits: number): string => `${((hits / busy) * 100).toFixed(1).padStart(5)}%`;
+console.log('self time (share of busy samples)');
+for (const [where, hits] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+  console.log(`${percent(hits)}  ${where}`);
+}
+console.log('inclusive time of this package\'s functions');
+for (const [where, hits] of [...inclusive]
+  .filter(([where]) => /^\S+ (lib|dist)\//.test(where))
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 30)) {
+  console.log(`${percent(hits)}  ${where}`);
 }
 console.log(`profile: ${join(work, file)}`);

@@ -6,6 +6,9 @@
 //   --soak S       also a soak of S seconds with distinct tokens, sampling RSS
 //   --smoke        a 1-second sanity run of two variants (the test suite runs this)
 //   --out FILE     write the report there (default BENCHMARKS.md; not with --smoke)
+//   --algs A,B     only these key types (RS256, ES256, HS256)
+//   --variants A,B only these variants (beside bare), for a quicker comparison while working
+//   --workloads W  only `repeated` or `distinct`;  --no-passthrough  skip the passthrough rows
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,10 @@ const smoke = flag('smoke');
 const duration = smoke ? 1 : option('duration', 5);
 const rounds = smoke ? 1 : option('rounds', 3);
 const soakSeconds = smoke ? 0 : option('soak', 0);
+const list = (name: string): string[] | undefined => {
+  const index = args.indexOf(`--${name}`);
+  return index === -1 ? undefined : (args[index + 1]?.split(',') ?? []);
+};
 const outIndex = args.indexOf('--out');
 const out = outIndex === -1 ? 'BENCHMARKS.md' : (args[outIndex + 1] ?? 'BENCHMARKS.md');
 const connections = 50;
@@ -215,10 +222,11 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   const soakLines: string[] = [];
   try {
-    const algorithms = smoke ? ['HS256'] : ['RS256', 'ES256', 'HS256'];
+    const algorithms = smoke ? ['HS256'] : (list('algs') ?? ['RS256', 'ES256', 'HS256']);
     const variants = smoke
       ? ['eip']
-      : ['jose', 'auth0', 'express-jwt', 'eip', 'eip-no-audit', 'eip-no-cache'];
+      : (list('variants') ?? ['jose', 'auth0', 'express-jwt', 'eip', 'eip-no-audit', 'eip-no-cache']);
+    const workloads = list('workloads') ?? ['repeated', 'distinct'];
     const bare = await startServer('bare', {});
     servers.push(bare);
     const emptyTokens = join(work, 'none.json');
@@ -264,10 +272,14 @@ async function main(): Promise<void> {
       }
       const one = await tokens(signer, 1, `${alg}-one`);
       const many = await tokens(signer, DISTINCT, `${alg}-many`);
-      await compare(`${alg}, one token repeated`, group, one, rows);
-      await compare(`${alg}, ${DISTINCT} distinct tokens`, group, many, rows);
+      if (workloads.includes('repeated')) {
+        await compare(`${alg}, one token repeated`, group, one, rows);
+      }
+      if (workloads.includes('distinct')) {
+        await compare(`${alg}, ${DISTINCT} distinct tokens`, group, many, rows);
+      }
       for (const server of group.slice(1)) server.process.kill();
-      if (alg === 'RS256' && !smoke) {
+      if (alg === 'RS256' && !smoke && !flag('no-passthrough')) {
         const issuer = issuers[0]!;
         const upstream = await startServer('upstream', {});
         servers.push(upstream);

@@ -37,6 +37,7 @@ import { localJwksKeySource, staticKeySource, type KeySource } from './key-sourc
 import { createTokenVerifier, DEFAULT_MAX_TOKEN_BYTES } from './token-verifier.js';
 import {
   createVerifiedTokenCache,
+  tokenDigest,
   DEFAULT_TOKEN_CACHE_MAX_AGE_MS,
   DEFAULT_TOKEN_CACHE_MAX_ENTRIES,
 } from './verified-token-cache.js';
@@ -159,15 +160,22 @@ export interface BearerAuthenticator {
    * the request's refusal; returns the token to `verify` when the cache cannot answer.
    */
   authenticateCached(request: AuthenticationRequest): CachedOutcome;
-  /** Verifies a token (the asynchronous part) and caches the resulting identity. */
-  verify(token: string): Promise<Identity>;
+  /**
+   * Verifies a token (the asynchronous part) and caches the resulting identity. `digest` is
+   * the token's {@link tokenDigest} when `authenticateCached` computed it already.
+   */
+  verify(token: string, digest?: string): Promise<Identity>;
 }
 
 /** An identity from the cache, or the token still to verify (neither: anonymous). */
 export interface CachedOutcome {
   readonly identity: Identity | undefined;
   readonly token: string | undefined;
+  /** The token's SHA-256, when one was computed. */
+  readonly digest?: string | undefined;
 }
+
+const ANONYMOUS: CachedOutcome = Object.freeze({ identity: undefined, token: undefined });
 
 /**
  * The framework-agnostic bearer authentication: credential extraction, verification against
@@ -226,7 +234,7 @@ export function createBearerAuthenticator(
       const outcome = authenticateCached(request);
       return outcome.identity !== undefined || outcome.token === undefined
         ? outcome.identity
-        : verify(outcome.token);
+        : verify(outcome.token, outcome.digest);
     },
     authenticateCached,
     verify,
@@ -237,7 +245,7 @@ export function createBearerAuthenticator(
     if (token === undefined) {
       // Without a required credential the request passes anonymously, and a route guard
       // refuses the API key where a person is needed; other routes may accept it.
-      if (!credentialsRequired) return { identity: undefined, token: undefined };
+      if (!credentialsRequired) return ANONYMOUS;
       const apiKeyHeader = findApiKeyHeader(request.headers);
       if (apiKeyHeader !== undefined) throw apiKeyRefused(apiKeyHeader);
       throw new IdentityError(
@@ -245,10 +253,12 @@ export function createBearerAuthenticator(
         'This route needs the signed-in user\'s access token: send "Authorization: Bearer <token>".',
       );
     }
-    return { identity: cache?.get(token), token };
+    if (cache === undefined) return { identity: undefined, token };
+    const digest = tokenDigest(token);
+    return { identity: cache.get(digest), token, digest };
   }
 
-  async function verify(token: string): Promise<Identity> {
+  async function verify(token: string, known?: string): Promise<Identity> {
     const verified = await verifier.verify(token);
     const { isRevoked } = verified.issuer;
     if (isRevoked !== undefined && (await revocationCheck(isRevoked, verified.claims))) {
@@ -258,10 +268,11 @@ export function createBearerAuthenticator(
         { details: { claim: 'sid' } },
       );
     }
-    const identity = await identityFromToken(verified, token, rules);
+    const digest = known ?? tokenDigest(token);
+    const identity = await identityFromToken(verified, token, digest, rules);
     // A revocable token is checked on every request; caching it would let a signed-out
     // session keep working for the cache's lifetime.
-    if (isRevoked === undefined) cache?.set(token, identity);
+    if (isRevoked === undefined) cache?.set(digest, identity);
     return identity;
   }
 }

@@ -23,6 +23,7 @@ export interface IdentityIssuer extends TrustedIssuer {
 export async function identityFromToken(
   verified: VerifiedToken<IdentityIssuer>,
   token: string,
+  tokenDigest: string,
   rules: readonly ServiceAccountRule[],
 ): Promise<Identity> {
   const { claims, issuer } = verified;
@@ -79,6 +80,7 @@ export async function identityFromToken(
       ...(mapped.clientId === undefined ? {} : { clientId: mapped.clientId }),
       ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
       ...(typeof claims.jti === 'string' && claims.jti.length > 0 ? { tokenId: claims.jti } : {}),
+      tokenDigest,
       // Only this package's own tokens (an issuer with a provider claim) name its sessions.
       ...(issuer.providerClaim !== undefined && typeof claims['sid'] === 'string'
         ? { sessionId: claims['sid'] }

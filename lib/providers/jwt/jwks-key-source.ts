@@ -52,7 +52,10 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
     rateLimit: false,
     fetcher: async (uri) => {
       const document = await fetchJwks(uri, options);
-      recent = { keys: document.keys as jwksRsa.JSONWebKey[], at: options.now() };
+      const at = options.now();
+      recent = { keys: document.keys as jwksRsa.JSONWebKey[], at };
+      listedAt.set('', at);
+      for (const key of recent.keys) if (typeof key.kid === 'string') listedAt.set(key.kid, at);
       return document;
     },
     getKeysInterceptor: () =>
@@ -65,6 +68,13 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
 
   // Kids that verified before. Their refreshes are bounded by the cache age, one per kid.
   const seen = new LRUCache<string, true>({ max: 64 });
+  // When the endpoint last listed each kid ('' for tokens without one), and the keys resolved
+  // since: a key is answered at once, without jwks-rsa's callback chain, until cacheMaxAgeMs
+  // after the last document that still listed it. A key the endpoint stopped publishing is thus
+  // used no longer than jwks-rsa itself would use it; past that, the lookup goes through
+  // jwks-rsa again (a refetch, or its stale copy while the endpoint is down).
+  const listedAt = new LRUCache<string, number>({ max: 256 });
+  const fresh = new LRUCache<string, { resolved: ResolvedKey; until: number }>({ max: 64 });
   const unknownKidBudget = fixedWindowBudget(options.requestsPerMinute, 60_000, options.now);
   const converted = new WeakMap<object, ResolvedKey>();
   // Concurrent requests for one kid share one lookup: a cold start with fifty requests in
@@ -134,8 +144,17 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
   }
 
   return {
-    async resolve(header: JWSHeaderParameters) {
-      return toResolved(await lookup(header.kid));
+    resolve(header: JWSHeaderParameters) {
+      const cacheKey = header.kid ?? '';
+      const known = fresh.get(cacheKey);
+      if (known !== undefined && options.now() < known.until) return known.resolved;
+      return lookup(header.kid).then((signingKey) => {
+        const resolved = toResolved(signingKey);
+        const listed = listedAt.get(cacheKey);
+        const until = listed === undefined ? 0 : listed + options.cacheMaxAgeMs;
+        if (until > options.now()) fresh.set(cacheKey, { resolved, until });
+        return resolved;
+      });
     },
     async warm() {
       try {

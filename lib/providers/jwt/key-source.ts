@@ -12,7 +12,8 @@ export interface ResolvedKey {
 /** Where an issuer's verification keys come from: a static key, or a JWKS endpoint. */
 export interface KeySource {
   /** The key for a token header; throws an `IdentityError` when none fits. */
-  resolve(header: JWSHeaderParameters): Promise<ResolvedKey>;
+  /** The key for a token header; a key source answers from its cache without a promise. */
+  resolve(header: JWSHeaderParameters): ResolvedKey | Promise<ResolvedKey>;
   /** Fetches remote keys ahead of the first request; a no-op for static keys. */
   warm(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Identity } from '../../core/identity.js';
 
@@ -13,13 +13,21 @@ export const DEFAULT_TOKEN_CACHE_MAX_AGE_MS = 30_000;
 
 /**
  * Remembers identities of tokens that verified, so a token sent again (every message of an AI
- * conversation carries the same one) skips the signature check. Keyed by a SHA-256 of the whole
- * token: a one-byte change is a miss, and the tokens themselves are not kept as keys. Only
- * successes are cached.
+ * conversation carries the same one) skips the signature check. Keyed by {@link tokenDigest},
+ * a SHA-256 of the whole token: a one-byte change is a miss, and the tokens themselves are not
+ * kept as keys. Only successes are cached.
  */
 export interface VerifiedTokenCache {
-  get(token: string): Identity | undefined;
-  set(token: string, identity: Identity): void;
+  get(digest: string): Identity | undefined;
+  set(digest: string, identity: Identity): void;
+}
+
+/**
+ * The SHA-256 of a token (base64url): the cache's key, and the identity's credential
+ * fingerprint, computed once per request.
+ */
+export function tokenDigest(token: string): string {
+  return hash('sha256', token, 'base64url');
 }
 
 export function createVerifiedTokenCache(options: {
@@ -30,10 +38,8 @@ export function createVerifiedTokenCache(options: {
   const entries = new LRUCache<string, { identity: Identity; until: number }>({
     max: options.maxEntries,
   });
-  const keyOf = (token: string): string => createHash('sha256').update(token).digest('base64url');
   return {
-    get(token) {
-      const key = keyOf(token);
+    get(key) {
       const entry = entries.get(key);
       if (entry === undefined) return undefined;
       // Checked against the injected clock on every hit, so `exp` and the maximum age hold
@@ -44,11 +50,11 @@ export function createVerifiedTokenCache(options: {
       }
       return entry.identity;
     },
-    set(token, identity) {
+    set(key, identity) {
       const now = options.now();
       const expiresAt = identity.expiresAt === undefined ? now : identity.expiresAt * 1000;
       const until = Math.min(now + options.maxAgeMs, expiresAt);
-      if (until > now) entries.set(keyOf(token), { identity, until });
+      if (until > now) entries.set(key, { identity, until });
     },
   };
 }
