@@ -19,8 +19,7 @@ export interface RequestState {
    * An allowed authentication not yet written: a route guard's decision on the same request
    * records the same person and supersedes it; otherwise it is written when the response ends.
    */
-  pendingAuthentication:
-{ readonly identity: Identity; readonly decidedAt: number } | undefined;
+  pendingAuthentication: { readonly identity: Identity; readonly decidedAt: number } | undefined;
 }
 
 // A symbol-keyed slot on the request rather than a WeakMap: a WeakMap entry per request is an

@@ -22,6 +22,23 @@ const tokens = await Promise.all(
 );
 const tokenFile = join(work, 'tokens.json');
 writeFileSync(tokenFile, JSON.stringify(tokens));
+// The passthrough variants call an upstream: a bench server of its own, on the load's core.
+let upstreamOrigin = '';
+const upstream =
+  variant === 'eip-passthrough' || variant === 'fetch'
+    ? spawn('taskset', ['-c', '1', process.execPath, join(here, 'bench-server.mjs'), 'upstream'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+    : undefined;
+if (upstream !== undefined) {
+  const port = await new Promise<number>((resolve) => {
+    upstream.stdout.on('data', (chunk: Buffer) => {
+      const match = /READY (\d+)/.exec(chunk.toString());
+      if (match !== null) resolve(Number(match[1]));
+    });
+  });
+  upstreamOrigin = `http://127.0.0.1:${port}`;
+}
 const server = spawn(
   'taskset',
   [
@@ -40,6 +57,7 @@ const server = spawn(
       BENCH_AUDIENCE: 'api://bench',
       BENCH_JWKS_URI: issuer.jwksUri,
       BENCH_EXIT_AFTER_MS: String((seconds + 3) * 1000),
+      BENCH_UPSTREAM: upstreamOrigin,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   },
@@ -70,6 +88,7 @@ let output = '';
 load.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
 await new Promise((resolve) => load.once('exit', resolve));
 await new Promise((resolve) => server.once('exit', resolve));
+upstream?.kill();
 await issuer.close();
 console.log(output.trim().split('\n').at(-1));
 
@@ -114,7 +133,7 @@ console.log('self time (share of busy samples)');
 for (const [where, hits] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
   console.log(`${percent(hits)}  ${where}`);
 }
-console.log('inclusive time of this package\'s functions');
+console.log("inclusive time of this package's functions");
 for (const [where, hits] of [...inclusive]
   .filter(([where]) => /^\S+ (lib|dist)\//.test(where))
   .sort((a, b) => b[1] - a[1])

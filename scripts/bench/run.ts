@@ -225,7 +225,14 @@ async function main(): Promise<void> {
     const algorithms = smoke ? ['HS256'] : (list('algs') ?? ['RS256', 'ES256', 'HS256']);
     const variants = smoke
       ? ['eip']
-      : (list('variants') ?? ['jose', 'auth0', 'express-jwt', 'eip', 'eip-no-audit', 'eip-no-cache']);
+      : (list('variants') ?? [
+          'jose',
+          'auth0',
+          'express-jwt',
+          'eip',
+          'eip-no-audit',
+          'eip-no-cache',
+        ]);
     const workloads = list('workloads') ?? ['repeated', 'distinct'];
     const bare = await startServer('bare', {});
     servers.push(bare);

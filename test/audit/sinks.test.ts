@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import fs, { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -83,6 +83,29 @@ class StuckTransport extends Transport {
   }
 }
 
+/**
+ * The writes that reach the file system while `run` runs, each as the number of `marker`s it
+ * carries. fs.write and fs.writev are wrapped, not replaced: the data still reaches the file.
+ */
+async function writesCarrying(marker: string, run: () => Promise<void>): Promise<number[]> {
+  type Writer = (fd: number, data: unknown, ...rest: unknown[]) => unknown;
+  const target = fs as unknown as Record<'write' | 'writev', Writer>;
+  const { write, writev } = target;
+  const writes: number[] = [];
+  const count = (data: unknown) => {
+    const carried = [data].flat().map(String).join('').split(marker).length - 1;
+    if (carried > 0) writes.push(carried);
+  };
+  target.write = (fd, data, ...rest) => (count(data), write(fd, data, ...rest));
+  target.writev = (fd, data, ...rest) => (count(data), writev(fd, data, ...rest));
+  try {
+    await run();
+  } finally {
+    Object.assign(target, { write, writev });
+  }
+  return writes;
+}
+
 describe('winston sink (the default)', () => {
   test('a transport that falls behind is not buffered without bound: overflow is refused and reported', () => {
     const sink = createWinstonAuditSink({
@@ -133,6 +156,67 @@ describe('winston sink (the default)', () => {
       ['info', 'authorize', 'allowed', 'alice'],
       ['info', 'authenticate', 'denied', null],
     ]);
+  });
+
+  test('a file gets every event in the order logged, those of one loop turn and those of many', async () => {
+    const file = join(dir, 'batched.log');
+    const sink = createWinstonAuditSink({ filename: file });
+    const event = (n: number) => ({ action: 'authorize', request_id: `req-${n}` }) as AuditEvent;
+    // A burst in one turn (written together when the turn ends), then one event per turn.
+    for (let n = 0; n < 500; n++) sink.log(event(n));
+    for (let n = 500; n < 1_000; n++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sink.log(event(n));
+    }
+    const lines = await waitForJsonLines(file, 1_000);
+    expect(lines).toHaveLength(1_000);
+    expect(lines.map((line) => line['request_id'])).toEqual(
+      Array.from({ length: 1_000 }, (_, n) => `req-${n}`),
+    );
+    expect(
+      lines.filter((line) => line['level'] !== 'info' || line['action'] !== 'authorize'),
+    ).toEqual([]);
+    expect(sink.failure).toBeUndefined();
+  });
+
+  test('the events of one loop turn reach the file in one write', async () => {
+    const file = join(dir, 'one-write.log');
+    const sink = createWinstonAuditSink({ filename: file });
+    sink.log({ action: 'authorize', request_id: 'opened' } as AuditEvent);
+    await waitForJsonLines(file, 1);
+    // The file is open and its first write done: nothing else holds the next ones back.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const writes = await writesCarrying('"burst-', async () => {
+      for (let n = 0; n < 500; n++) {
+        sink.log({ action: 'authorize', request_id: `burst-${n}` } as AuditEvent);
+      }
+      await waitForJsonLines(file, 501);
+    });
+    // Without the batch, the first event goes out alone and the other 499 follow in a second write.
+    expect(writes).toEqual([500]);
+  });
+
+  test.each([
+    ['a directory', () => dir],
+    [
+      'a path under a regular file',
+      () => {
+        const plain = join(dir, 'plain.txt');
+        writeFileSync(plain, '');
+        return join(plain, 'audit.log');
+      },
+    ],
+  ])('a file sink on %s reports the failure: the next event throws', async (_where, filename) => {
+    const sink = createWinstonAuditSink({ filename: filename() });
+    // The file is opened asynchronously; its error arrives as an event.
+    for (let attempt = 0; attempt < 100 && sink.failure === undefined; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const failure = sink.failure;
+    expect(failure).toBeInstanceOf(Error);
+    expect(() => {
+      sink.log({ action: 'authorize', request_id: 'req-after-failure' } as AuditEvent);
+    }).toThrow(failure);
   });
 
   test('fail-open: a broken transport is reported with the event, and the request goes on', async () => {

@@ -1,14 +1,16 @@
+import { createServer, request as httpRequest } from 'node:http';
 import { inspect } from 'node:util';
 import {
   authenticate,
   createMemoryAuditSink,
   getCurrentIdentity,
+  getCurrentRequestId,
   identityErrorHandler,
   type Identity,
 } from '../../lib/index.js';
 import { credentialOf } from '../../lib/core/identity.js';
 import { buildApp } from '../helpers/app.js';
-import { EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
+import { EXPRESS_VERSIONS, expectRefusal, serve, serverUrl } from '../helpers/http.js';
 import { createTestIssuer, TEST_AUDIENCE, useTestIssuer } from '../helpers/test-issuer.js';
 
 // The identity authenticate() yields and its request scope, several issuers, and how it composes
@@ -16,6 +18,28 @@ import { createTestIssuer, TEST_AUDIENCE, useTestIssuer } from '../helpers/test-
 
 const idp = useTestIssuer();
 const other = useTestIssuer({ alg: 'ES256' });
+
+/** A promise with its resolver, for steps a test waits on. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+/** Waits for `promise`, failing with `what` after `ms` rather than at the test timeout. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
   const options = () => ({ issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri });
@@ -125,6 +149,76 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect(later).toBeUndefined();
     expect(getCurrentIdentity()).toBeUndefined();
+  });
+
+  test('a client that aborts ends the scope: callbacks of its request that run afterwards no longer see the user', async () => {
+    const seen: { atStart?: string; afterATurn?: string } = {};
+    let afterAbort: Identity | undefined | 'unset' = 'unset';
+    let inLaterTimer: Identity | undefined | 'unset' = 'unset';
+    const waiting = signal();
+    const clientGone = signal();
+    const checked = signal();
+    const app = express();
+    app.use(authenticate({ ...options(), audit: createMemoryAuditSink() }));
+    app.get('/slow', (_req, res) => {
+      seen.atStart = getCurrentIdentity()?.username;
+      res.once('close', clientGone.resolve);
+      // An agent's tool still working when the client gives up; never answers.
+      void (async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        // The scope follows the request's own asynchronous chain while the client is there...
+        seen.afterATurn = getCurrentIdentity()?.username;
+        waiting.resolve();
+        await clientGone.promise;
+        // ...and ends with it: a late callback cannot act as the user.
+        afterAbort = getCurrentIdentity();
+        setTimeout(() => {
+          inLaterTimer = getCurrentIdentity();
+          checked.resolve();
+        }, 10);
+      })();
+    });
+    const server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = httpRequest(`${serverUrl(server)}/slow`, {
+        agent: false,
+        headers: { authorization: `Bearer ${await idp.sign()}` },
+      });
+      client.on('error', () => undefined); // the abort below: "socket hang up"
+      client.end();
+      await within(waiting.promise, 5_000, 'the handler to start');
+      client.destroy();
+      await within(checked.promise, 5_000, "the handler's callbacks after the abort");
+      expect(seen).toEqual({ atStart: 'alice', afterATurn: 'alice' });
+      expect(afterAbort).toBeUndefined();
+      expect(inLaterTimer).toBeUndefined();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  test('the scope is over as soon as the handler ends the response', async () => {
+    let before: { user?: string; requestId?: string } | undefined;
+    let after: { identity?: Identity; requestId?: string } | 'unset' = 'unset';
+    const app = express();
+    app.use(authenticate({ ...options(), audit: createMemoryAuditSink() }));
+    app.get('/tool', (_req, res) => {
+      before = { user: getCurrentIdentity()?.username, requestId: getCurrentRequestId() };
+      res.end('done');
+      after = { identity: getCurrentIdentity(), requestId: getCurrentRequestId() };
+    });
+    const res = await (
+      await serve(app)
+    )
+      .get('/tool')
+      .set('Authorization', `Bearer ${await idp.sign()}`);
+    expect(res.text).toBe('done');
+    const requestId = res.headers['x-request-id'];
+    expect(requestId).toMatch(/.+/);
+    expect(before).toEqual({ user: 'alice', requestId });
+    expect(after).toStrictEqual({ identity: undefined, requestId: undefined });
   });
 
   test('concurrent requests each see their own identity in scope', async () => {

@@ -13,6 +13,8 @@ import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../../helpers/
 const CACHE_MS = 1_000;
 const STALE_MS = 1_500;
 const pastCacheAge = () => new Promise((resolve) => setTimeout(resolve, CACHE_MS + 150));
+const sleepUntil = (time: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, time - Date.now())));
 
 describe('keys from a JWKS endpoint', () => {
   let idp: TestIssuer;
@@ -46,6 +48,22 @@ describe('keys from a JWKS endpoint', () => {
     for (let i = 0; i < 20; i++) {
       expect((await agent.get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
     }
+    expect(idp.jwksRequests).toBe(1);
+  });
+
+  test('many distinct tokens signed by one key cost one fetch', async () => {
+    const agent = await serve(app());
+    const users = Array.from({ length: 30 }, (_, n) => `user-${n}`);
+    // Signed ahead, so that all of them are served well inside the 1 s cache age.
+    const tokens = await Promise.all(
+      users.map((user) => idp.sign({ sub: `id-${user}`, preferred_username: user })),
+    );
+    const served: unknown[] = [];
+    for (const token of tokens) {
+      const res = await agent.get('/me').set('Authorization', `Bearer ${token}`);
+      served.push((res.body as { identity: { username: string } | null }).identity?.username);
+    }
+    expect(served).toEqual(users);
     expect(idp.jwksRequests).toBe(1);
   });
 
@@ -84,6 +102,34 @@ describe('keys from a JWKS endpoint', () => {
       code: 'token_key_unknown',
       bearerError: 'invalid_token',
     });
+  });
+
+  test('a key the JWKS stopped listing is answered from the cache, without a fetch, until the cache age has passed since it was last listed', async () => {
+    const agent = await serve(app());
+    const oldKid = idp.currentKid;
+    expect((await agent.get('/me').set('Authorization', `Bearer ${await idp.sign()}`)).status).toBe(
+      200,
+    );
+    // The fetch that listed the old kid for the last time happened before this.
+    const lastListed = Date.now();
+    expect(idp.jwksRequests).toBe(1);
+    const newKid = await idp.rotate();
+    idp.unpublish(oldKid);
+    // Half-way through the cache age, a token never seen before: the key itself is cached.
+    await sleepUntil(lastListed + CACHE_MS / 2);
+    const again = await idp.sign({ jti: 'second-token' }, { kid: oldKid });
+    expect((await agent.get('/me').set('Authorization', `Bearer ${again}`)).status).toBe(200);
+    expect(idp.jwksRequests).toBe(1);
+    // Counted from the last listing, not from the last use: that use does not extend it.
+    await sleepUntil(lastListed + CACHE_MS + 150);
+    const late = await idp.sign({ jti: 'third-token' }, { kid: oldKid });
+    expectRefusal(await agent.get('/me').set('Authorization', `Bearer ${late}`), {
+      status: 401,
+      code: 'token_key_unknown',
+      bearerError: 'invalid_token',
+    });
+    const current = await idp.sign({ jti: 'fourth-token' }, { kid: newKid });
+    expect((await agent.get('/me').set('Authorization', `Bearer ${current}`)).status).toBe(200);
   });
 
   test('an endpoint that is down: cached keys keep serving, unknown keys get 503, and recovery is seen', async () => {
