@@ -1,5 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { types } from 'node:util';
 import winston from 'winston';
+import { AuditFileTransport } from './audit-file-transport.js';
 import type { AuditSink } from './audit-sink.js';
 
 type Transport = winston.transport;
@@ -56,37 +58,30 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
   const logger = options.logger ?? createLogger(options, file);
   const maxQueued = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_AUDIT_EVENTS;
   let failure: Error | undefined;
-  const currentFailure = (): Error | undefined => failure;
-  const fail = (error: unknown): void => {
-    failure = error instanceof Error ? error : new Error('audit transport failed');
-  };
-  logger.on('error', fail);
-  // The Stream transport does not pass its stream's errors on: listen to the file itself.
-  file?.on('error', fail);
+  let fileFailure: Error | undefined;
+  const asError = (error: unknown): Error =>
+    types.isNativeError(error) || error instanceof Error
+      ? error
+      : new Error('audit transport failed');
+  logger.on('error', (error: unknown) => {
+    failure = asError(error);
+  });
+  // A file stream that failed (no such directory, no permission, disk gone) is destroyed and
+  // never writes again: its failure stands for the life of the sink.
+  file?.on('error', (error: unknown) => {
+    fileFailure = asError(error);
+  });
   for (const transport of logger.transports) {
+    if (transport instanceof AuditFileTransport) continue;
     transport.on('logged', () => {
       failure = undefined;
     });
   }
-  // The events of one turn of the event loop (every request whose data arrived together) go to
-  // the file in one write: one system call on the I/O thread instead of one per event, which
-  // on a busy server costs more than the events themselves. Nothing waits longer for it: the
-  // file stream writes as soon as the turn is over.
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    file?.uncork();
-  };
-  const batchThisTurn = (): void => {
-    if (file === undefined || corked) return;
-    corked = true;
-    file.cork();
-    setImmediate(uncork);
-  };
+  const currentFailure = (): Error | undefined => fileFailure ?? failure;
   return {
     logger,
     get failure() {
-      return failure;
+      return currentFailure();
     },
     log(event) {
       const queued =
@@ -98,7 +93,6 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       }
       // Always handed to winston, so a recovered transport can log again and clear the failure;
       // while a failure stands (or happens during this write), the event is also reported.
-      batchThisTurn();
       logger.log({ level: 'info', message: 'audit', ...event });
       const failed = currentFailure();
       if (failed !== undefined) throw failed;
@@ -111,22 +105,21 @@ function createLogger(
   file: WriteStream | undefined,
 ): winston.Logger {
   const transports: (
-    | Transport
-    | winston.transports.StreamTransportInstance
-    | winston.transports.ConsoleTransportInstance
+    Transport | AuditFileTransport | winston.transports.ConsoleTransportInstance
   )[] = [...(options.transports ?? [])];
-  // A Stream transport over an append-mode file stream rather than winston's File transport:
-  // the File transport writes one event per drain cycle and falls behind a busy server (its
-  // queue then grows without bound); the file stream batches whatever is waiting into one write.
-  if (file !== undefined) transports.push(new winston.transports.Stream({ stream: file }));
+  // An append-mode file stream rather than winston's File transport: the File transport writes
+  // one event per drain cycle and falls behind a busy server (its queue then grows without
+  // bound); the file stream writes whatever is waiting at once.
+  if (file !== undefined) transports.push(new AuditFileTransport(file));
   if (options.console ?? transports.length === 0) {
     transports.push(new winston.transports.Console());
   }
   return winston.createLogger({
     level: 'info',
     format: auditLine(),
-    // winston's typings declare its built-in transports apart from the TransportStream class
-    // they extend at run time; the instances are the real thing.
+    // winston's typings declare its built-in transports (and winston-transport, for the file
+    // transport here) apart from the TransportStream class they extend at run time; the
+    // instances are the real thing.
     // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
     transports,
     exitOnError: false,

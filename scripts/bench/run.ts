@@ -3,6 +3,7 @@
 // to core 1; all traffic is on 127.0.0.1; every run is bounded in time. Variants are interleaved
 // over several rounds and medians reported, because single runs on shared machines move a lot.
 //   --duration S   seconds per run (default 5)     --rounds N  rounds (default 3)
+//   --warmup S     an unmeasured run per server and workload first (default 1)
 //   --soak S       also a soak of S seconds with distinct tokens, sampling RSS
 //   --smoke        a 1-second sanity run of two variants (the test suite runs this)
 //   --out FILE     write the report there (default BENCHMARKS.md; not with --smoke)
@@ -28,6 +29,7 @@ const option = (name: string, fallback: number): number => {
 const smoke = flag('smoke');
 const duration = smoke ? 1 : option('duration', 5);
 const rounds = smoke ? 1 : option('rounds', 3);
+const warmup = option('warmup', 1);
 const soakSeconds = smoke ? 0 : option('soak', 0);
 const list = (name: string): string[] | undefined => {
   const index = args.indexOf(`--${name}`);
@@ -181,6 +183,8 @@ async function compare(
   rows: Row[],
 ): Promise<void> {
   const results = new Map<string, Run[]>(servers.map((server) => [server.variant, []]));
+  // An unmeasured run first: the JIT compiles each server's hot path, and caches fill.
+  if (!smoke) for (const server of servers) await load(server, tokenFile, warmup);
   for (let round = 0; round < rounds; round++) {
     for (const server of shuffled(servers)) {
       const run = await load(server, tokenFile, duration);
@@ -331,7 +335,7 @@ async function main(): Promise<void> {
   const report = [
     '# Benchmarks',
     '',
-    `Run on ${new Date(started).toISOString().slice(0, 10)}: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${pinned ? 'each server pinned to core 0 and the load generator (autocannon) to core 1' : 'no core pinning'}. ${rounds} interleaved rounds of ${duration} s per variant and workload, ${connections} connections, all on 127.0.0.1. Medians, with the min–max of req/s. "server CPU µs/req" is the server process's user+system CPU (from /proc) divided by the requests it served; "ratio to bare" is median req/s over bare Express's (or over plain fetch for the passthrough rows).`,
+    `Run on ${new Date(started).toISOString().slice(0, 10)}: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${pinned ? 'each server pinned to core 0 and the load generator (autocannon) to core 1' : 'no core pinning'}. After an unmeasured ${warmup} s run of each server, ${rounds} interleaved rounds of ${duration} s per variant and workload, ${connections} connections, all on 127.0.0.1. Medians, with the min–max of req/s. "server CPU µs/req" is the server process's user+system CPU (from /proc) divided by the requests it served; "ratio to bare" is median req/s over bare Express's (or over plain fetch for the passthrough rows).`,
     '',
     'Variants: `bare` (Express, no auth), `jose` (a hand-written jose `jwtVerify` with its cached remote JWKS: the floor for a verify), `auth0` (express-oauth2-jwt-bearer), `express-jwt` (with jwks-rsa), `eip` (this package: `authenticate` + `requireUser` + an audit event per decision to the winston sink, a file), `eip-no-audit` (the same with a no-op sink), `eip-no-cache` (the same with `tokenCache: false`); `fetch` (a route that fetches the upstream with plain `fetch`) and `eip-passthrough` (authenticate + guard + `passthrough.fetch` + audit).',
     '',

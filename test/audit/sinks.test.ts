@@ -2,6 +2,7 @@ import fs, { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { types } from 'node:util';
 import express from 'express';
 import { pino } from 'pino';
 import type winston from 'winston';
@@ -206,18 +207,28 @@ describe('winston sink (the default)', () => {
         return join(plain, 'audit.log');
       },
     ],
-  ])('a file sink on %s reports the failure: the next event throws', async (_where, filename) => {
-    const sink = createWinstonAuditSink({ filename: filename() });
-    // The file is opened asynchronously; its error arrives as an event.
-    for (let attempt = 0; attempt < 100 && sink.failure === undefined; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const failure = sink.failure;
-    expect(failure).toBeInstanceOf(Error);
-    expect(() => {
-      sink.log({ action: 'authorize', request_id: 'req-after-failure' } as AuditEvent);
-    }).toThrow(failure);
-  });
+  ])(
+    'a file sink on %s reports the failure, keeps reporting it, and says why',
+    async (_where, filename) => {
+      const sink = createWinstonAuditSink({ filename: filename() });
+      // The file is opened asynchronously; its error arrives as an event.
+      for (let attempt = 0; attempt < 100 && sink.failure === undefined; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const failure = sink.failure;
+      // The file system's own error (from Node's realm, hence not Jest's Error class).
+      expect(types.isNativeError(failure)).toBe(true);
+      expect(failure?.message).toMatch(/^(EISDIR|ENOTDIR)/);
+      for (let turn = 0; turn < 3; turn++) {
+        expect(() => {
+          sink.log({ action: 'authorize', request_id: `req-after-failure-${turn}` } as AuditEvent);
+        }).toThrow(failure?.message);
+        // A failed file never writes again: the failure must not clear on a later turn.
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(sink.failure).toBe(failure);
+      }
+    },
+  );
 
   test('fail-open: a broken transport is reported with the event, and the request goes on', async () => {
     const reported: AuditEvent[] = [];
