@@ -1,4 +1,3 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { types } from 'node:util';
 import winston from 'winston';
 import { AuditFileTransport } from './audit-file-transport.js';
@@ -22,9 +21,6 @@ export interface WinstonAuditSinkOptions {
    */
   maxQueuedEvents?: number;
 }
-
-// For the file stream's backlog, which is counted in bytes.
-const AVERAGE_EVENT_BYTES = 600;
 
 /** Default: 10000 events waiting for winston's transports. */
 export const DEFAULT_MAX_QUEUED_AUDIT_EVENTS = 10_000;
@@ -51,25 +47,27 @@ export interface WinstonAuditSink extends AuditSink {
  * ```
  */
 export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): WinstonAuditSink {
-  const file =
-    options.logger === undefined && options.filename !== undefined
-      ? createWriteStream(options.filename, { flags: 'a' })
-      : undefined;
-  const logger = options.logger ?? createLogger(options, file);
-  const maxQueued = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_AUDIT_EVENTS;
   let failure: Error | undefined;
   let fileFailure: Error | undefined;
   const asError = (error: unknown): Error =>
     types.isNativeError(error) || error instanceof Error
       ? error
       : new Error('audit transport failed');
+  const file =
+    options.logger === undefined && options.filename !== undefined
+      ? openAuditFile(options.filename, {
+          onFailure: (error) => {
+            fileFailure = asError(error);
+          },
+          onSuccess: () => {
+            fileFailure = undefined;
+          },
+        })
+      : undefined;
+  const logger = options.logger ?? createLogger(options, file);
+  const maxQueued = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_AUDIT_EVENTS;
   logger.on('error', (error: unknown) => {
     failure = asError(error);
-  });
-  // A file stream that failed (no such directory, no permission, disk gone) is destroyed and
-  // never writes again: its failure stands for the life of the sink.
-  file?.on('error', (error: unknown) => {
-    fileFailure = asError(error);
   });
   for (const transport of logger.transports) {
     if (transport instanceof AuditFileTransport) continue;
@@ -84,10 +82,7 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       return currentFailure();
     },
     log(event) {
-      const queued =
-        logger.writableLength +
-        logger.readableLength +
-        (file?.writableLength ?? 0) / AVERAGE_EVENT_BYTES;
+      const queued = logger.writableLength + logger.readableLength + (file?.pending ?? 0);
       if (queued >= maxQueued) {
         throw new Error(`audit sink overloaded: ${queued} events are waiting to be written`);
       }
@@ -100,17 +95,32 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
   };
 }
 
+function openAuditFile(
+  filename: string,
+  callbacks: ConstructorParameters<typeof AuditFileTransport>[1],
+): AuditFileTransport {
+  try {
+    return new AuditFileTransport(filename, callbacks);
+  } catch (cause) {
+    // At startup, naming the option: a missing directory or a read-only volume is found before
+    // the first request is served without its audit trail.
+    throw new Error(
+      `createWinstonAuditSink: option "filename": cannot open ${JSON.stringify(filename)} for appending (${types.isNativeError(cause) ? cause.message : String(cause)})`,
+      { cause },
+    );
+  }
+}
+
 function createLogger(
   options: WinstonAuditSinkOptions,
-  file: WriteStream | undefined,
+  file: AuditFileTransport | undefined,
 ): winston.Logger {
   const transports: (
     Transport | AuditFileTransport | winston.transports.ConsoleTransportInstance
   )[] = [...(options.transports ?? [])];
-  // An append-mode file stream rather than winston's File transport: the File transport writes
-  // one event per drain cycle and falls behind a busy server (its queue then grows without
-  // bound); the file stream writes whatever is waiting at once.
-  if (file !== undefined) transports.push(new AuditFileTransport(file));
+  // Rather than winston's File transport, which writes one event per drain cycle and falls
+  // behind a busy server (its queue then grows without bound).
+  if (file !== undefined) transports.push(file);
   if (options.console ?? transports.length === 0) {
     transports.push(new winston.transports.Console());
   }

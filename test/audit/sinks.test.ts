@@ -1,8 +1,8 @@
-import fs, { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { types } from 'node:util';
 import express from 'express';
 import { pino } from 'pino';
 import type winston from 'winston';
@@ -84,29 +84,6 @@ class StuckTransport extends Transport {
   }
 }
 
-/**
- * The writes that reach the file system while `run` runs, each as the number of `marker`s it
- * carries. fs.write and fs.writev are wrapped, not replaced: the data still reaches the file.
- */
-async function writesCarrying(marker: string, run: () => Promise<void>): Promise<number[]> {
-  type Writer = (fd: number, data: unknown, ...rest: unknown[]) => unknown;
-  const target = fs as unknown as Record<'write' | 'writev', Writer>;
-  const { write, writev } = target;
-  const writes: number[] = [];
-  const count = (data: unknown) => {
-    const carried = [data].flat().map(String).join('').split(marker).length - 1;
-    if (carried > 0) writes.push(carried);
-  };
-  target.write = (fd, data, ...rest) => (count(data), write(fd, data, ...rest));
-  target.writev = (fd, data, ...rest) => (count(data), writev(fd, data, ...rest));
-  try {
-    await run();
-  } finally {
-    Object.assign(target, { write, writev });
-  }
-  return writes;
-}
-
 describe('winston sink (the default)', () => {
   test('a transport that falls behind is not buffered without bound: overflow is refused and reported', () => {
     const sink = createWinstonAuditSink({
@@ -180,25 +157,79 @@ describe('winston sink (the default)', () => {
     expect(sink.failure).toBeUndefined();
   });
 
-  test('the events of one loop turn reach the file in one write', async () => {
+  test('the events of one loop turn are written together, as soon as the turn is over', async () => {
     const file = join(dir, 'one-write.log');
     const sink = createWinstonAuditSink({ filename: file });
-    sink.log({ action: 'authorize', request_id: 'opened' } as AuditEvent);
-    await waitForJsonLines(file, 1);
-    // The file is open and its first write done: nothing else holds the next ones back.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const writes = await writesCarrying('"burst-', async () => {
-      for (let n = 0; n < 500; n++) {
-        sink.log({ action: 'authorize', request_id: `burst-${n}` } as AuditEvent);
+    sink.log({ action: 'authorize', request_id: 'first' } as AuditEvent);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Written synchronously at the end of the turn: no thread pool to wait for.
+    expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(2);
+    for (let n = 0; n < 500; n++) {
+      sink.log({ action: 'authorize', request_id: `burst-${n}` } as AuditEvent);
+    }
+    // Nothing of the burst is written event by event...
+    expect(readFileSync(file, 'utf8').split('\n')).toHaveLength(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    // ...and all of it is there once the turn is over.
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(501);
+    expect((JSON.parse(lines[500] ?? '{}') as AuditEvent).request_id).toBe('burst-499');
+  });
+
+  test('events logged just before the process exits still reach the file', () => {
+    const file = join(dir, 'exit.log');
+    const sinkModule = join(process.cwd(), 'lib', 'index.ts');
+    const script = `
+      import { createWinstonAuditSink } from ${JSON.stringify(sinkModule)};
+      const sink = createWinstonAuditSink({ filename: ${JSON.stringify(file)} });
+      for (let n = 0; n < 3; n++) sink.log({ action: 'authorize', request_id: 'before-exit-' + n });
+      process.exit(0);
+    `;
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    expect(run.status).toBe(0);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines.map((line) => (JSON.parse(line) as AuditEvent).request_id)).toEqual([
+      'before-exit-0',
+      'before-exit-1',
+      'before-exit-2',
+    ]);
+  });
+
+  test('a file that fails to take a write makes the sink refuse events until a write succeeds, and holds them meanwhile', async () => {
+    // /dev/full answers every write with ENOSPC, as a full disk does.
+    const sink = createWinstonAuditSink({ filename: '/dev/full', maxQueuedEvents: 50 });
+    sink.log({ action: 'authorize', request_id: 'lost-1' } as AuditEvent);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sink.failure?.message).toMatch(/^ENOSPC/);
+    for (let turn = 0; turn < 3; turn++) {
+      expect(() => {
+        sink.log({ action: 'authorize', request_id: `refused-${turn}` } as AuditEvent);
+      }).toThrow(/ENOSPC/);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(sink.failure?.message).toMatch(/^ENOSPC/);
+    }
+    // What waits for the disk is bounded: past maxQueuedEvents, events are refused outright.
+    const refusals: string[] = [];
+    for (let n = 0; n < 100; n++) {
+      try {
+        sink.log({ action: 'authorize', request_id: `flood-${n}` } as AuditEvent);
+      } catch (error) {
+        refusals.push((error as Error).message);
       }
-      await waitForJsonLines(file, 501);
-    });
-    // Without the batch, the first event goes out alone and the other 499 follow in a second write.
-    expect(writes).toEqual([500]);
+    }
+    expect(refusals).toHaveLength(100);
+    expect(refusals.filter((message) => /overloaded/.test(message)).length).toBeGreaterThan(40);
   });
 
   test.each([
-    ['a directory', () => dir],
+    ['a directory', () => dir, /EISDIR/],
     [
       'a path under a regular file',
       () => {
@@ -206,27 +237,14 @@ describe('winston sink (the default)', () => {
         writeFileSync(plain, '');
         return join(plain, 'audit.log');
       },
+      /ENOTDIR/,
     ],
   ])(
-    'a file sink on %s reports the failure, keeps reporting it, and says why',
-    async (_where, filename) => {
-      const sink = createWinstonAuditSink({ filename: filename() });
-      // The file is opened asynchronously; its error arrives as an event.
-      for (let attempt = 0; attempt < 100 && sink.failure === undefined; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      const failure = sink.failure;
-      // The file system's own error (from Node's realm, hence not Jest's Error class).
-      expect(types.isNativeError(failure)).toBe(true);
-      expect(failure?.message).toMatch(/^(EISDIR|ENOTDIR)/);
-      for (let turn = 0; turn < 3; turn++) {
-        expect(() => {
-          sink.log({ action: 'authorize', request_id: `req-after-failure-${turn}` } as AuditEvent);
-        }).toThrow(failure?.message);
-        // A failed file never writes again: the failure must not clear on a later turn.
-        await new Promise((resolve) => setImmediate(resolve));
-        expect(sink.failure).toBe(failure);
-      }
+    'a file sink on %s fails at startup, naming the option and the reason',
+    (_where, filename, reason) => {
+      const path = filename();
+      expect(() => createWinstonAuditSink({ filename: path })).toThrow(/option "filename"/);
+      expect(() => createWinstonAuditSink({ filename: path })).toThrow(reason);
     },
   );
 
