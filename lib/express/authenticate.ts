@@ -162,9 +162,6 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       flushPendingAuthentication(req, state);
       return;
     }
-    // One listener shared by all requests (no closure per request); it finds what it needs
-    // through the response.
-    if (state.pendingAuthentication !== undefined) res.on('close', flushOnClose);
     runInRequestScope(
       {
         identity,
@@ -177,6 +174,14 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       },
       next,
     );
+    // A route guard that ran synchronously inside next() has written its decision already; only
+    // otherwise does the response need a listener, one function shared by all requests, to write
+    // the authentication event when it ends.
+    if (state.pendingAuthentication === undefined) return;
+    // Read again: the type checker cannot know that next() may have closed the response.
+    const closedMeanwhile: boolean = Reflect.get(res, 'closed');
+    if (closedMeanwhile) flushPendingAuthentication(req, state);
+    else res.on('close', flushOnClose);
   }
 
   return Object.assign(handler, { warm: () => authenticator.warm() });

@@ -6,6 +6,7 @@ import {
   getCurrentIdentity,
   getCurrentRequestId,
   identityErrorHandler,
+  requireUser,
   type Identity,
 } from '../../lib/index.js';
 import { credentialOf } from '../../lib/core/identity.js';
@@ -78,6 +79,42 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
         request_id: res.headers['x-request-id'],
       }),
     ]);
+  });
+
+  test('one event per request, whether the guard runs at once, after an asynchronous step, or not at all', async () => {
+    const audit = createMemoryAuditSink();
+    const app = express();
+    app.use(authenticate({ ...options(), audit }));
+    // A body parser reads the body asynchronously: the guard runs on a later turn.
+    app.post('/ai/chat', express.json(), requireUser(), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.get('/ai/now', requireUser(), (_req, res) => {
+      res.json({ ok: true });
+    });
+    // No guard, and an answer on a later turn.
+    app.get('/me', (req, res) => {
+      setTimeout(() => res.json({ user: req.identity?.username }), 10);
+    });
+    const agent = await serve(app);
+    const bearer = `Bearer ${await idp.sign()}`;
+    for (const [send, action] of [
+      [() => agent.post('/ai/chat').set('Authorization', bearer).send({ q: 'hi' }), 'authorize'],
+      [() => agent.get('/ai/now').set('Authorization', bearer), 'authorize'],
+      [() => agent.get('/me').set('Authorization', bearer), 'authenticate'],
+    ] as const) {
+      audit.clear();
+      const res = await send();
+      expect(res.status).toBe(200);
+      // The deferred authentication event is written when the response closes.
+      for (let wait = 0; wait < 50 && audit.events.length === 0; wait++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(audit.events.map((event) => [event.action, event.outcome, event.user])).toEqual([
+        [action, 'allowed', 'alice'],
+      ]);
+    }
   });
 
   test('the identity is immutable and hides the credential from JSON and inspect', async () => {
