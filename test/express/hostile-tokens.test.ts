@@ -177,6 +177,10 @@ describe.each(EXPRESS_VERSIONS)('hostile tokens on %s', (_name, express) => {
     await expectInvalid(`${b64url('{not json')}.${payload}.${signature}`, 'token_malformed');
     await expectInvalid(`${b64url('[1,2]')}.${payload}.${signature}`, 'token_malformed');
     await expectInvalid(`${header}.${b64url('"a string"')}.${signature}`, 'token_malformed');
+    for (const notAnObject of ['null', '[]', '42', '{"iss":', '']) {
+      await expectInvalid(`${b64url(notAnObject)}.${payload}.${signature}`, 'token_malformed');
+      await expectInvalid(`${header}.${b64url(notAnObject)}.${signature}`, 'token_malformed');
+    }
   });
 
   test('an oversized token is refused before it is parsed', async () => {
