@@ -10,9 +10,11 @@
 //   --algs A,B     only these key types (RS256, ES256, HS256)
 //   --variants A,B only these variants (beside bare), for a quicker comparison while working
 //   --workloads W  only `repeated` or `distinct`;  --no-passthrough  skip the passthrough rows
+//   --append       add the report to FILE under a heading naming the Node version (for a run of
+//                  the same benchmark on another Node, e.g. `npx -p node@24 -- node --import tsx ...`)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -333,7 +335,7 @@ async function main(): Promise<void> {
     await Promise.all(issuers.map((issuer) => issuer.close()));
   }
   const report = [
-    '# Benchmarks',
+    ...(flag('append') ? [`## Node ${process.version}`] : ['# Benchmarks']),
     '',
     `Run on ${new Date(started).toISOString().slice(0, 10)}: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${pinned ? 'each server pinned to core 0 and the load generator (autocannon) to core 1' : 'no core pinning'}. After an unmeasured ${warmup} s run of each server, ${rounds} interleaved rounds of ${duration} s per variant and workload, ${connections} connections, all on 127.0.0.1. Medians, with the min–max of req/s. "server CPU µs/req" is the server process's user+system CPU (from /proc) divided by the requests it served; "ratio to bare" is median req/s over bare Express's (or over plain fetch for the passthrough rows).`,
     '',
@@ -346,7 +348,8 @@ async function main(): Promise<void> {
   if (smoke) {
     process.stdout.write(`${report}\n`);
   } else {
-    writeFileSync(out, `${report}\n`);
+    if (flag('append')) appendFileSync(out, `\n${report}\n`);
+    else writeFileSync(out, `${report}\n`);
     process.stdout.write(`${report}\n\nWritten to ${out}.\n`);
   }
 }
