@@ -10,7 +10,7 @@ export interface RequestScope {
   /** The agent acting for the user (audit `source`). */
   readonly source?: string | undefined;
   /** The response being written: once it has ended or its client has gone, the scope is over. */
-  readonly response?: { readonly writableEnded: boolean; readonly closed: boolean } | undefined;
+  response?: { readonly writableEnded: boolean; readonly closed: boolean } | undefined;
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();
@@ -28,6 +28,9 @@ export function runInRequestScope<T>(scope: RequestScope, fn: () => T): T {
 /** Forgets the identity of a finished request. */
 export function endRequestScope(scope: RequestScope): void {
   scope.identity = undefined;
+  // An async resource created during the request (a pool, an interval) keeps its scope alive;
+  // it must not keep the response, its socket and the request's credential with it.
+  if (scope.response !== undefined) scope.response = { writableEnded: true, closed: true };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import { buildAuditEvent } from '../audit/audit-event.js';
+import { endRequestScope } from '../core/request-context.js';
 import { recordAuditEvent } from '../audit/auditor.js';
 import type { IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
@@ -124,7 +125,16 @@ export function flushPendingAuthentication(req: Request, state: RequestState): v
   });
 }
 
-/** A response's `close` listener: writes the authentication event no route guard superseded. */
-export function flushOnClose(this: Response): void {
-  flushPendingAuthentication(this.req, requestState(this.req));
+/**
+ * A response's `close` listener, one function for all requests: writes the authentication event
+ * no route guard superseded, and ends the request scope.
+ */
+export function endOnClose(this: Response): void {
+  endRequest(this.req, requestState(this.req));
+}
+
+/** The request is over: its deferred authentication event is written and its scope ended. */
+export function endRequest(req: Request, state: RequestState): void {
+  flushPendingAuthentication(req, state);
+  if (state.scope !== undefined) endRequestScope(state.scope);
 }

@@ -11,7 +11,7 @@ import {
   authenticatorShape,
   createBearerAuthenticator,
 } from '../providers/jwt/bearer-authenticator.js';
-import { auditThenContinue, flushOnClose, flushPendingAuthentication } from './audit-decision.js';
+import { auditThenContinue, endOnClose, endRequest } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
 import { clientAddress, requestState, type RequestState } from './request-state.js';
 
@@ -84,7 +84,7 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       accept(req, res, state, outcome.identity, next);
       return;
     }
-    authenticator.verify(outcome.token, outcome.digest).then(
+    authenticator.verify(outcome.token).then(
       (identity) => {
         accept(req, res, state, identity, next);
       },
@@ -159,29 +159,25 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   ): void {
     // The client may have gone while the token was being verified: nothing to serve.
     if (res.closed) {
-      flushPendingAuthentication(req, state);
+      endRequest(req, state);
       return;
     }
-    runInRequestScope(
-      {
-        identity,
-        requestId: state.requestId ?? '',
-        ip: clientAddress(req, state),
-        source: state.source,
-        // The scope ends with the response: a timer or a late callback of this request can
-        // no longer act as the user once it has been answered or abandoned.
-        response: res,
-      },
-      next,
-    );
-    // A route guard that ran synchronously inside next() has written its decision already; only
-    // otherwise does the response need a listener, one function shared by all requests, to write
-    // the authentication event when it ends.
-    if (state.pendingAuthentication === undefined) return;
+    const scope = {
+      identity,
+      requestId: state.requestId ?? '',
+      ip: clientAddress(req, state),
+      source: state.source,
+      // Read when the scope is: once the response has ended, a timer or a late callback of this
+      // request can no longer act as the user, even before the 'close' below.
+      response: res,
+    };
+    state.scope = scope;
+    runInRequestScope(scope, next);
     // Read again: the type checker cannot know that next() may have closed the response.
     const closedMeanwhile: boolean = Reflect.get(res, 'closed');
-    if (closedMeanwhile) flushPendingAuthentication(req, state);
-    else res.on('close', flushOnClose);
+    // One listener function shared by all requests, not a closure per request.
+    if (closedMeanwhile) endRequest(req, state);
+    else res.on('close', endOnClose);
   }
 
   return Object.assign(handler, { warm: () => authenticator.warm() });

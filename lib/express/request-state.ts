@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import type { AuditTrail } from '../audit/auditor.js';
 import type { Identity } from '../core/identity.js';
+import type { RequestScope } from '../core/request-context.js';
 
 /** What the middlewares of one request share, kept off the request's visible properties. */
 export interface RequestState {
@@ -19,12 +20,15 @@ export interface RequestState {
    * An allowed authentication not yet written: a route guard's decision on the same request
    * records the same person and supersedes it; otherwise it is written when the response ends.
    */
+  /** The request scope opened for the rest of the chain, ended when the response closes. */
+  scope: RequestScope | undefined;
   pendingAuthentication: { readonly identity: Identity; readonly decidedAt: number } | undefined;
 }
 
 // A symbol-keyed slot on the request rather than a WeakMap: a WeakMap entry per request is an
 // ephemeron the garbage collector must trace on every cycle, a measurable cost at thousands of
-// requests per second. The symbol is module-private, so no other code can reach the state.
+// requests per second. Not enumerable, so a spread or a logged request does not carry it; it
+// holds no secret (code with the request object can read the request itself anyway).
 const STATE = Symbol('express-identity-passthrough.state');
 
 type WithState = Request & { [STATE]?: RequestState };
@@ -42,9 +46,10 @@ export function requestState(req: Request): RequestState {
       realm: undefined,
       decidedBy: undefined,
       ip: undefined,
+      scope: undefined,
       pendingAuthentication: undefined,
     };
-    holder[STATE] = state;
+    Object.defineProperty(holder, STATE, { value: state, enumerable: false });
   }
   return state;
 }

@@ -10,6 +10,7 @@ import {
   type Identity,
 } from '../../lib/index.js';
 import { credentialOf } from '../../lib/core/identity.js';
+import { getCurrentScope } from '../../lib/core/request-context.js';
 import { buildApp } from '../helpers/app.js';
 import { EXPRESS_VERSIONS, expectRefusal, serve, serverUrl } from '../helpers/http.js';
 import { createTestIssuer, TEST_AUDIENCE, useTestIssuer } from '../helpers/test-issuer.js';
@@ -115,6 +116,31 @@ describe.each(EXPRESS_VERSIONS)('authenticate() on %s', (_name, express) => {
         [action, 'allowed', 'alice'],
       ]);
     }
+  });
+
+  test('a scope kept past its request holds neither the user nor the response once the response closes', async () => {
+    let kept: ReturnType<typeof getCurrentScope>;
+    let closed!: () => void;
+    const responseClosed = new Promise<void>((resolve) => (closed = resolve));
+    const app = express();
+    app.use(authenticate({ ...options(), audit: createMemoryAuditSink() }));
+    app.get('/tool', (_req, res) => {
+      // What a long-lived resource created during the request (a pool, an interval) keeps.
+      kept = getCurrentScope();
+      expect(kept?.identity?.username).toBe('alice');
+      expect(kept?.response).toBe(res);
+      res.on('close', () => setImmediate(closed));
+      res.json({ ok: true });
+    });
+    const res = await (
+      await serve(app)
+    )
+      .get('/tool')
+      .set('Authorization', `Bearer ${await idp.sign()}`);
+    expect(res.status).toBe(200);
+    await Promise.race([responseClosed, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+    expect(kept?.identity).toBeUndefined();
+    expect(kept?.response).toEqual({ writableEnded: true, closed: true });
   });
 
   test('the identity is immutable and hides the credential from JSON and inspect', async () => {

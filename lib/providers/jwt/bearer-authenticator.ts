@@ -160,19 +160,14 @@ export interface BearerAuthenticator {
    * the request's refusal; returns the token to `verify` when the cache cannot answer.
    */
   authenticateCached(request: AuthenticationRequest): CachedOutcome;
-  /**
-   * Verifies a token (the asynchronous part) and caches the resulting identity. `digest` is
-   * the token's {@link tokenDigest} when `authenticateCached` computed it already.
-   */
-  verify(token: string, digest?: string): Promise<Identity>;
+  /** Verifies a token (the asynchronous part) and caches the resulting identity. */
+  verify(token: string): Promise<Identity>;
 }
 
 /** An identity from the cache, or the token still to verify (neither: anonymous). */
 export interface CachedOutcome {
   readonly identity: Identity | undefined;
   readonly token: string | undefined;
-  /** The token's SHA-256, when one was computed. */
-  readonly digest?: string | undefined;
 }
 
 const ANONYMOUS: CachedOutcome = Object.freeze({ identity: undefined, token: undefined });
@@ -234,7 +229,7 @@ export function createBearerAuthenticator(
       const outcome = authenticateCached(request);
       return outcome.identity !== undefined || outcome.token === undefined
         ? outcome.identity
-        : verify(outcome.token, outcome.digest);
+        : verify(outcome.token);
     },
     authenticateCached,
     verify,
@@ -254,11 +249,10 @@ export function createBearerAuthenticator(
       );
     }
     if (cache === undefined) return { identity: undefined, token };
-    const digest = tokenDigest(token);
-    return { identity: cache.get(digest), token, digest };
+    return { identity: cache.get(tokenDigest(token)), token };
   }
 
-  async function verify(token: string, known?: string): Promise<Identity> {
+  async function verify(token: string): Promise<Identity> {
     const verified = await verifier.verify(token);
     const { isRevoked } = verified.issuer;
     if (isRevoked !== undefined && (await revocationCheck(isRevoked, verified.claims))) {
@@ -268,7 +262,9 @@ export function createBearerAuthenticator(
         { details: { claim: 'sid' } },
       );
     }
-    const digest = known ?? tokenDigest(token);
+    // Computed again rather than taken from the caller: a digest that did not belong to the
+    // token would file this identity under another token's key.
+    const digest = tokenDigest(token);
     const identity = await identityFromToken(verified, token, digest, rules);
     // A revocable token is checked on every request; caching it would let a signed-out
     // session keep working for the cache's lifetime.
