@@ -4,6 +4,19 @@ import Transport from 'winston-transport';
 // winston puts the formatted line under this symbol (triple-beam's MESSAGE).
 const MESSAGE = Symbol.for('message');
 
+/** First retry of a failed write; doubled after each failure, up to the maximum. */
+const FIRST_RETRY_MS = 100;
+const MAX_RETRY_MS = 5_000;
+
+export interface AuditFileCallbacks {
+  /** A write failed: the sink refuses events from now on. */
+  onFailure(error: unknown): void;
+  /** A write succeeded (after a failure: everything kept has been written). */
+  onSuccess(): void;
+  /** The system call, replaceable to simulate a disk that fails and recovers. */
+  write?: (fd: number, bytes: Buffer, offset: number) => number;
+}
+
 /**
  * The audit file as a winston transport: each event's JSON line, appended to a file.
  *
@@ -18,27 +31,29 @@ const MESSAGE = Symbol.for('message');
  *
  * Written here rather than taken from winston's Stream transport also because that transport
  * announces every event as `logged` whether or not its stream could write it, so a failed file
- * looked healthy again one turn later. Here a failed write is reported until a write succeeds,
- * and its events are kept and written first by the next write that does (the sink bounds how
- * many may wait), so a disk that fills up and is freed again loses nothing.
+ * looked healthy again one turn later. Here a failed write fails the sink until a write
+ * succeeds: the bytes it could not write are kept and retried on a timer (a full disk that is
+ * freed recovers by itself), events arriving meanwhile are not taken (the sink refuses them,
+ * and the audit policy reports them), so every event is either in the file, once and whole, or
+ * reported.
  */
 export class AuditFileTransport extends Transport {
   readonly #fd: number;
-  readonly #onFailure: (error: unknown) => void;
-  readonly #onSuccess: () => void;
+  readonly #callbacks: AuditFileCallbacks;
+  readonly #write: (fd: number, bytes: Buffer, offset: number) => number;
   #lines: string[] = [];
+  #unwritten: Buffer | undefined;
   #scheduled = false;
+  #retryMs = FIRST_RETRY_MS;
+  #retry: NodeJS.Timeout | undefined;
   #closed = false;
 
   /** Opens (or creates) `filename` for appending; throws when it cannot be opened. */
-  constructor(
-    filename: string,
-    callbacks: { onFailure: (error: unknown) => void; onSuccess: () => void },
-  ) {
+  constructor(filename: string, callbacks: AuditFileCallbacks) {
     super();
     this.#fd = openSync(filename, 'a', 0o640);
-    this.#onFailure = callbacks.onFailure;
-    this.#onSuccess = callbacks.onSuccess;
+    this.#callbacks = callbacks;
+    this.#write = callbacks.write ?? ((fd, bytes, offset) => writeSync(fd, bytes, offset));
   }
 
   /** Events accepted and not yet written. */
@@ -48,8 +63,8 @@ export class AuditFileTransport extends Transport {
 
   override log(info: Record<symbol, unknown>, next: () => void): void {
     if (this.#closed) {
-      this.#onFailure(new Error('the audit file has been closed'));
-    } else {
+      this.#callbacks.onFailure(new Error('the audit file has been closed'));
+    } else if (this.#unwritten === undefined) {
       this.#lines.push(`${String(info[MESSAGE])}\n`);
       if (!this.#scheduled) {
         this.#scheduled = true;
@@ -58,42 +73,67 @@ export class AuditFileTransport extends Transport {
         watchExit();
       }
     }
+    // While a write is failing the event is not taken: the sink's failure refuses it.
     next();
   }
 
-  /** Writes what this turn collected. Also run when the process exits. */
+  /** Writes what is waiting. Also run on a timer after a failure, and when the process exits. */
   readonly flush = (): void => {
     this.#scheduled = false;
+    if (this.#closed) return;
     const lines = this.#lines;
-    if (lines.length === 0 || this.#closed) return;
     this.#lines = [];
+    const bytes =
+      this.#unwritten === undefined
+        ? Buffer.from(lines.join(''))
+        : Buffer.concat([this.#unwritten, Buffer.from(lines.join(''))]);
+    if (bytes.length === 0) return;
+    let offset = 0;
     try {
-      const bytes = Buffer.from(lines.join(''));
-      // A regular file takes the whole write at once; the loop covers a short write anyway.
-      for (let offset = 0; offset < bytes.length;) {
-        offset += writeSync(this.#fd, bytes, offset);
-      }
+      // A regular file takes the whole write at once; a full disk may take part of it first.
+      while (offset < bytes.length) offset += this.#write(this.#fd, bytes, offset);
     } catch (error) {
-      // Kept for the next write (a part already written may then appear twice, which an audit
-      // trail tolerates better than a gap); until then, the sink refuses new events.
-      this.#lines = lines;
-      this.#onFailure(error);
+      // Only what was not written is kept, so a retry neither repeats nor cuts a line.
+      this.#unwritten = bytes.subarray(offset);
+      this.#scheduleRetry();
+      this.#callbacks.onFailure(error);
       return;
     }
+    const recovered = this.#unwritten !== undefined;
+    this.#unwritten = undefined;
+    this.#retryMs = FIRST_RETRY_MS;
     unflushed.delete(this);
-    this.#onSuccess();
+    if (recovered || lines.length > 0) this.#callbacks.onSuccess();
   };
+
+  #scheduleRetry(): void {
+    if (this.#retry !== undefined) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.flush();
+    }, this.#retryMs);
+    // A retry alone does not keep the process running; the exit hook tries once more.
+    this.#retry.unref();
+    this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
+  }
 
   override close(): void {
     if (this.#closed) return;
     this.flush();
+    if (this.#unwritten !== undefined) {
+      this.#callbacks.onFailure(
+        new Error(`${this.#unwritten.length} bytes of audit events could not be written`),
+      );
+    }
+    clearTimeout(this.#retry);
     this.#closed = true;
+    unflushed.delete(this);
     closeSync(this.#fd);
   }
 }
 
-// Transports holding events of the current turn: written when the process exits before the
-// turn is over (an `exit` listener may only do synchronous work, which these writes are).
+// Transports holding events not yet written: written when the process exits before their turn
+// is over (an `exit` listener may only do synchronous work, which these writes are).
 const unflushed = new Set<AuditFileTransport>();
 let watching = false;
 
