@@ -54,8 +54,7 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
       const document = await fetchJwks(uri, options);
       const at = options.now();
       recent = { keys: document.keys as jwksRsa.JSONWebKey[], at };
-      listedAt.set('', at);
-      for (const key of recent.keys) if (typeof key.kid === 'string') listedAt.set(key.kid, at);
+      recordListing(recent.keys, at);
       return document;
     },
     getKeysInterceptor: () =>
@@ -68,13 +67,24 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
 
   // Kids that verified before. Their refreshes are bounded by the cache age, one per kid.
   const seen = new LRUCache<string, true>({ max: 64 });
-  // When the endpoint last listed each kid ('' for tokens without one), and the keys resolved
-  // since: a key is answered at once, without jwks-rsa's callback chain, until cacheMaxAgeMs
-  // after the last document that still listed it. A key the endpoint stopped publishing is thus
-  // used no longer than jwks-rsa itself would use it; past that, the lookup goes through
-  // jwks-rsa again (a refetch, or its stale copy while the endpoint is down).
-  const listedAt = new LRUCache<string, number>({ max: 256 });
+  // Which key the endpoint last listed under each kid ('' for tokens without one, when the
+  // document holds a single key), and when; and the keys resolved since. A key is answered at
+  // once, without jwks-rsa's callback chain, until cacheMaxAgeMs after the last document that
+  // listed that very key under that kid: a key the endpoint stopped publishing, or replaced
+  // under the same kid, is used no longer than that. Past it, the lookup goes through jwks-rsa
+  // again (a refetch, or its stale copy while the endpoint is down).
+  const listed = new LRUCache<string, { key: KeyObject; at: number }>({ max: 256 });
   const fresh = new LRUCache<string, { resolved: ResolvedKey; until: number }>({ max: 64 });
+  function recordListing(keys: readonly jwksRsa.JSONWebKey[], at: number): void {
+    const only = keys.length === 1 ? keys[0] : undefined;
+    const onlyKey = only === undefined ? undefined : publicKeyOf(only);
+    if (onlyKey === undefined) listed.delete('');
+    else listed.set('', { key: onlyKey, at });
+    for (const jwk of keys) {
+      const key = typeof jwk.kid === 'string' ? publicKeyOf(jwk) : undefined;
+      if (key !== undefined) listed.set(jwk.kid, { key, at });
+    }
+  }
   const unknownKidBudget = fixedWindowBudget(options.requestsPerMinute, 60_000, options.now);
   const converted = new WeakMap<object, ResolvedKey>();
   // Concurrent requests for one kid share one lookup: a cold start with fifty requests in
@@ -150,8 +160,13 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
       if (known !== undefined && options.now() < known.until) return known.resolved;
       return lookup(header.kid).then((signingKey) => {
         const resolved = toResolved(signingKey);
-        const listed = listedAt.get(cacheKey);
-        const until = listed === undefined ? 0 : listed + options.cacheMaxAgeMs;
+        const listing = listed.get(cacheKey);
+        const until =
+          listing !== undefined &&
+          !(resolved.key instanceof Uint8Array) &&
+          listing.key.equals(resolved.key)
+            ? listing.at + options.cacheMaxAgeMs
+            : 0;
         if (until > options.now()) fresh.set(cacheKey, { resolved, until });
         return resolved;
       });
@@ -168,6 +183,16 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
       }
     },
   };
+}
+
+// The key a JWK describes, or undefined for one Node cannot read (an x5c-only entry, say): such
+// a key is simply not answered from the per-kid cache.
+function publicKeyOf(jwk: jwksRsa.JSONWebKey): KeyObject | undefined {
+  try {
+    return createPublicKey({ key: { ...jwk }, format: 'jwk' });
+  } catch {
+    return undefined;
+  }
 }
 
 function unknownKid(kid: string | undefined, cause: unknown): IdentityError {
