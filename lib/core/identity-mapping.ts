@@ -8,21 +8,53 @@ import {
   type FieldPaths,
   type IdentityField,
 } from './claim-presets.js';
+import { ATTRIBUTE_NAME, fieldMappingProblem, resolveFieldPaths } from './field-mapping.js';
 
-const claimPaths = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const claimPath = z.string().min(1).max(256);
 
 /**
- * The mapping in the shape users already configure in their data gateway:
- * `{"claim_mapping": {"email": "user_email", "groups": "roles"}, "role_mapping": {"Sales-Team": "sales_readonly"}}`.
+ * The mapping in the shape users already configure in their data gateway, read the way the
+ * gateway reads it: each `claim_mapping` key is a **token claim** and its value the **field** it
+ * fills (`user_email`, `user_name`, `display_name`, `roles`, or any other name, which becomes an
+ * attribute of that name); `role_mapping` turns the `roles` input (the provider's group names)
+ * into roles. `field_claims` says the same the other way round, for what the gateway shape cannot:
+ * our field or attribute <- claim paths tried in order (`{"email": ["email", "upn"]}`).
+ *
+ * @example
+ * { "claim_mapping": { "email": "user_email", "groups": "roles", "department": "user_department" },
+ *   "role_mapping": { "Sales-Team": "sales_readonly", "Sales-Managers": "sales_admin" } }
  */
-export const mappingSchema = z.strictObject({
-  claim_mapping: z.record(z.string().min(1), claimPaths).optional(),
-  role_mapping: z
-    .record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1))]))
-    .optional(),
-});
+export const mappingSchema = z
+  .strictObject({
+    claim_mapping: z
+      .record(
+        claimPath,
+        z
+          .string()
+          .regex(
+            ATTRIBUTE_NAME,
+            'must name one gateway field ("user_email", "user_name", "display_name", "roles", or an attribute name such as "user_department"): each key is a token claim and each value the field it fills. To list claim paths per field, use "field_claims"',
+          ),
+      )
+      .optional(),
+    field_claims: z
+      .record(
+        z.union([z.enum(IDENTITY_FIELDS), z.string().regex(ATTRIBUTE_NAME)]),
+        z.union([claimPath, z.array(claimPath).min(1)]),
+      )
+      .optional(),
+    role_mapping: z
+      .record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1))]))
+      .optional(),
+  })
+  .superRefine((mapping, context) => {
+    const problem = fieldMappingProblem(mapping);
+    if (problem !== undefined) {
+      context.addIssue({ code: 'custom', path: [...problem.path], message: problem.message });
+    }
+  });
 
-/** `{ claim_mapping, role_mapping }` as a gateway configures it (see {@link mappingSchema}). */
+/** `{ claim_mapping, field_claims, role_mapping }` (see {@link mappingSchema}). */
 export type MappingConfig = z.input<typeof mappingSchema>;
 
 export const presetSchema = z.enum(CLAIM_PRESET_NAMES as [ClaimPresetName, ...ClaimPresetName[]]);
@@ -47,7 +79,10 @@ export interface MappedClaims {
 }
 
 export interface IdentityMapperOptions {
+  /** Default: `generic`. Ignored when `defaults` is given. */
   preset?: ClaimPresetName;
+  /** Where each field is read when the mapping does not say (a directory's attributes). */
+  defaults?: FieldPaths;
   mapping?: z.output<typeof mappingSchema>;
   /** A claim that must name the user (a gateway's `DF_JWT_USER_CLAIM`); overrides `username`. */
   userClaim?: string;
@@ -61,14 +96,12 @@ export interface IdentityMapper {
 }
 
 export function createIdentityMapper(options: IdentityMapperOptions = {}): IdentityMapper {
-  const preset: FieldPaths = CLAIM_PRESETS[options.preset ?? 'generic'];
-  const fields: Record<IdentityField, readonly string[]> = { ...preset };
-  const attributes = new Map<string, readonly string[]>();
-  for (const [key, value] of Object.entries(options.mapping?.claim_mapping ?? {})) {
-    const paths = typeof value === 'string' ? [value] : value;
-    if ((IDENTITY_FIELDS as readonly string[]).includes(key)) fields[key as IdentityField] = paths;
-    else attributes.set(key, paths);
-  }
+  const resolved = resolveFieldPaths(
+    options.defaults ?? CLAIM_PRESETS[options.preset ?? 'generic'],
+    options.mapping,
+  );
+  const fields: Record<IdentityField, readonly string[]> = { ...resolved.fields };
+  const attributes = resolved.attributes;
   if (options.userClaim !== undefined) fields.username = [options.userClaim];
 
   const roleMapping = new Map<string, readonly string[]>();

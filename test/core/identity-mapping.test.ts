@@ -1,4 +1,4 @@
-import { createIdentityMapper } from '../../lib/core/identity-mapping.js';
+import { createIdentityMapper, mappingSchema } from '../../lib/core/identity-mapping.js';
 import { readClaim } from '../../lib/core/claims.js';
 
 describe('claim paths', () => {
@@ -17,7 +17,7 @@ describe('claim paths', () => {
 });
 
 describe('createIdentityMapper', () => {
-  test('the gateway shape: claim_mapping renames fields and adds attributes; role_mapping maps groups', () => {
+  test('the gateway shape reads claim -> field: email, groups as the role input, other fields as attributes', () => {
     const mapper = createIdentityMapper({
       mapping: {
         claim_mapping: { email: 'user_email', groups: 'roles', department: 'user_department' },
@@ -29,19 +29,104 @@ describe('createIdentityMapper', () => {
     });
     const mapped = mapper.map({
       sub: 's1',
-      user_email: 'bob@example.com',
-      roles: ['Sales-Managers', 'Other'],
-      user_department: 'EMEA',
+      email: 'bob@example.com',
+      groups: ['Sales-Managers', 'Other'],
+      department: 'EMEA',
     });
     expect(mapped).toMatchObject({
       subject: 's1',
       email: 'bob@example.com',
       groups: ['Sales-Managers', 'Other'],
-      attributes: { department: 'EMEA' },
+      attributes: { user_department: 'EMEA' },
       groupsOverage: false,
     });
     expect(mapper.rolesFor(mapped.groups, [])).toEqual(['sales_admin', 'sales_readonly']);
     expect(mapper.rolesFor(['sales-team'], [])).toEqual([]); // exact match: no case folding
+  });
+
+  test('the old reading (field -> claim) no longer fills a field from a claim of that name', () => {
+    // A token carrying claims named like the gateway's fields: they are not the user's email.
+    const mapped = createIdentityMapper({
+      mapping: { claim_mapping: { email: 'user_email', groups: 'roles' } },
+    }).map({ sub: 's1', user_email: 'other@example.com', roles: ['Sales-Team'] });
+    expect(mapped.email).toBeUndefined();
+    expect(mapped.groups).toEqual([]);
+  });
+
+  test.each([
+    ['user_name', 'username', 'login', 'kim'],
+    ['username', 'username', 'login', 'kim'],
+    ['display_name', 'name', 'full', 'Kim Lee'],
+    ['name', 'name', 'full', 'Kim Lee'],
+    ['email', 'email', 'mail', 'kim@example.com'],
+  ] as const)('gateway field %s fills %s', (field, ours, claim, value) => {
+    const mapped = createIdentityMapper({ mapping: { claim_mapping: { [claim]: field } } }).map({
+      sub: 's',
+      [claim]: value,
+      preferred_username: 'other',
+      name: 'Other Name',
+      email: 'other@example.com',
+    });
+    expect(mapped[ours]).toBe(value);
+  });
+
+  test('several claims mapped to one field: single values in mapping order, lists merged', () => {
+    const mapper = createIdentityMapper({
+      mapping: {
+        claim_mapping: {
+          mail: 'user_email',
+          upn: 'user_email',
+          groups: 'roles',
+          'realm_access.roles': 'roles',
+        },
+      },
+    });
+    expect(
+      mapper.map({ upn: 'u@corp', groups: ['a'], realm_access: { roles: ['b', 'a'] } }),
+    ).toMatchObject({ email: 'u@corp', groups: ['a', 'b'] });
+    expect(mapper.map({ mail: 'm@corp', upn: 'u@corp' }).email).toBe('m@corp');
+  });
+
+  test('field_claims says "our field <- these claim paths", for the subject too', () => {
+    const mapped = createIdentityMapper({
+      preset: 'entra',
+      mapping: { field_claims: { subject: 'oid', email: ['mail', 'upn'], tenant: 'tid' } },
+    }).map({ sub: 'pairwise', oid: 'object-id', upn: 'u@corp', tid: 't1' });
+    expect(mapped).toMatchObject({
+      subject: 'object-id',
+      email: 'u@corp',
+      attributes: { tenant: 't1' },
+    });
+  });
+
+  test.each([
+    [{ claim_mapping: { oid: 'subject' } }, /claim_mapping\.oid.*field_claims/],
+    [{ claim_mapping: { azp: 'clientId' } }, /claim_mapping\.azp.*field_claims/],
+    [
+      { claim_mapping: { mail: 'user_email' }, field_claims: { email: 'upn' } },
+      /field_claims\.email.*also filled by claim_mapping/,
+    ],
+  ])('a mapping the gateway shape cannot express fails at startup: %j', (mapping, message) => {
+    expect(() => createIdentityMapper({ mapping })).toThrow(message);
+  });
+
+  test.each([
+    [{ claim_mapping: { email: ['mail', 'upn'] } }],
+    [{ claim_mapping: { roles: 'realm_access.roles' } }],
+    [{ claim_mapping: { email: '' } }],
+    [{ field_claims: { 'not a name': 'x' } }],
+    [{ claim_mapping: { oid: 'subject' } }],
+  ])('the mapping schema refuses %j and says how to fix it', (mapping) => {
+    const result = mappingSchema.safeParse(mapping);
+    expect(result.success).toBe(false);
+    expect(JSON.stringify(result.error?.issues)).toMatch(/field|claim/);
+  });
+
+  test('prototype names are plain attribute names, never a lookup into Object.prototype', () => {
+    const mapped = createIdentityMapper({
+      mapping: { claim_mapping: { dept: 'constructor', team: 'toString' } },
+    }).map({ sub: 's', dept: 'EMEA', team: 'blue' });
+    expect(mapped.attributes).toEqual({ constructor: 'EMEA', toString: 'blue' });
   });
 
   test('both scope dialects, merged without repeats', () => {
@@ -132,11 +217,11 @@ describe('createIdentityMapper', () => {
     expect(createIdentityMapper({ preset }).map(claims)).toMatchObject(expected);
   });
 
-  test('claim_mapping overrides one field of a preset and may list several paths', () => {
+  test('field_claims overrides one field of a preset and may list several paths', () => {
     const mapper = createIdentityMapper({
       preset: 'keycloak',
       mapping: {
-        claim_mapping: { roles: ['realm_access.roles', 'resource_access.orders-api.roles'] },
+        field_claims: { roles: ['realm_access.roles', 'resource_access.orders-api.roles'] },
       },
     });
     const mapped = mapper.map({

@@ -38,20 +38,21 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
     test('the gateway-style role mapping gives the role, and the request passes with an audit event', async () => {
       const res = await chat(
         { roles: ['sales_readonly'] },
-        { roles: ['Sales-Team'], user_department: 'EMEA' },
+        { groups: ['Sales-Team'], department: 'EMEA' },
       );
       expect(res.status).toBe(200);
       expect(audit.events.map((event) => [event.action, event.outcome])).toEqual([
         ['authorize', 'allowed'],
       ]);
+      // The provider's group name is the input of role_mapping, never a role itself.
       expect(audit.events[0]).toMatchObject({
-        roles: ['Sales-Team', 'sales_readonly'],
+        roles: ['sales_readonly'],
         user: 'alice',
       });
     });
 
     test('a missing role is a 403 whose message says how to fix it', async () => {
-      const res = await chat({ roles: ['sales_admin'] }, { roles: ['Sales-Team'] });
+      const res = await chat({ roles: ['sales_admin'] }, { groups: ['Sales-Team'] });
       expectRefusal(res, { status: 403, code: 'role_missing' });
       expect((res.body as { message: string }).message).toMatch(/sales_admin.*role_mapping/);
       expect(audit.events.at(-1)).toMatchObject({
@@ -67,7 +68,7 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
         (
           await chat(
             { roles: { anyOf: ['sales_admin', 'sales_readonly'] } },
-            { roles: ['Sales-Team'] },
+            { groups: ['Sales-Team'] },
           )
         ).status,
       ).toBe(200);
@@ -75,14 +76,14 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
         (
           await chat(
             { roles: { allOf: ['sales_admin', 'sales_readonly'] } },
-            { roles: ['Sales-Managers'] },
+            { groups: ['Sales-Managers'] },
           )
         ).status,
       ).toBe(200);
       expectRefusal(
         await chat(
           { roles: { allOf: ['sales_admin', 'sales_readonly'] } },
-          { roles: ['Sales-Team'] },
+          { groups: ['Sales-Team'] },
         ),
         {
           status: 403,
@@ -94,13 +95,13 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
 
   describe('groups', () => {
     test('group membership is checked on the mapped groups', async () => {
-      expect((await chat({ groups: ['Sales-Team'] }, { roles: ['Sales-Team'] })).status).toBe(200);
-      expectRefusal(await chat({ groups: ['Finance'] }, { roles: ['Sales-Team'] }), {
+      expect((await chat({ groups: ['Sales-Team'] }, { groups: ['Sales-Team'] })).status).toBe(200);
+      expectRefusal(await chat({ groups: ['Finance'] }, { groups: ['Sales-Team'] }), {
         status: 403,
         code: 'group_missing',
       });
       expectRefusal(
-        await chat({ groups: { allOf: ['Sales-Team', 'Finance'] } }, { roles: ['Sales-Team'] }),
+        await chat({ groups: { allOf: ['Sales-Team', 'Finance'] } }, { groups: ['Sales-Team'] }),
         {
           status: 403,
           code: 'group_missing',
@@ -110,7 +111,7 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
 
     test('an Entra groups overage is never read as "no groups"', async () => {
       const overage = {
-        roles: undefined,
+        groups: undefined,
         _claim_names: { groups: 'src1' },
         _claim_sources: {
           src1: { endpoint: 'https://graph.microsoft.com/v1.0/users/x/getMemberObjects' },
@@ -154,10 +155,10 @@ describe.each(EXPRESS_VERSIONS)('requireUser() on %s', (_name, express) => {
   describe('allow (custom predicate)', () => {
     test('true allows, false refuses, a throw refuses (fail closed)', async () => {
       const byDepartment: RequireUserOptions = {
-        allow: (identity) => identity.attributes['department'] === 'EMEA',
+        allow: (identity) => identity.attributes['user_department'] === 'EMEA',
       };
-      expect((await chat(byDepartment, { user_department: 'EMEA' })).status).toBe(200);
-      expectRefusal(await chat(byDepartment, { user_department: 'APAC' }), {
+      expect((await chat(byDepartment, { department: 'EMEA' })).status).toBe(200);
+      expectRefusal(await chat(byDepartment, { department: 'APAC' }), {
         status: 403,
         code: 'access_denied',
       });

@@ -1,6 +1,7 @@
 import { FilterParser, type Entry, type Filter } from 'ldapts';
 import type { z } from 'zod';
 import { createIdentity, type Identity } from '../../core/identity.js';
+import { claimsNamedBy } from '../../core/field-mapping.js';
 import { createIdentityMapper, type IdentityMapper } from '../../core/identity-mapping.js';
 import {
   denyListRule,
@@ -36,28 +37,22 @@ export function compileEntryMapping(
       cause,
     });
   }
-  const claimMapping = parsed.mapping?.claim_mapping ?? {};
   // Directory attributes play the part of claims, so one mapping language serves JWTs and LDAP:
-  // `{"claim_mapping": {"email": "userPrincipalName"}}` reads that attribute instead of `mail`.
+  // `{"claim_mapping": {"userPrincipalName": "user_email"}}` reads that attribute instead of `mail`.
   const mapper = createIdentityMapper({
-    mapping: {
-      claim_mapping: {
-        subject: 'sub',
-        username: [defaults.usernameAttribute, 'sub'],
-        email: 'mail',
-        name: ['displayName', 'cn'],
-        groups: 'groups',
-        roles: 'roles',
-        ...claimMapping,
-      },
-      ...(parsed.mapping?.role_mapping === undefined
-        ? {}
-        : { role_mapping: parsed.mapping.role_mapping }),
+    defaults: {
+      subject: ['sub'],
+      username: [defaults.usernameAttribute, 'sub'],
+      email: ['mail'],
+      name: ['displayName', 'cn'],
+      groups: ['groups'],
+      roles: ['roles'],
+      scopes: [],
+      clientId: [],
     },
+    ...(parsed.mapping === undefined ? {} : { mapping: parsed.mapping }),
   });
-  const mapped = Object.values(claimMapping).flatMap((paths) =>
-    (typeof paths === 'string' ? [paths] : paths).map((path) => path.split('.')[0] ?? path),
-  );
+  const mapped = claimsNamedBy(parsed.mapping);
   const attributes = [
     ...new Set([
       defaults.subjectAttribute,

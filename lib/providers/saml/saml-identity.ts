@@ -1,5 +1,6 @@
 import type { Profile } from '@node-saml/node-saml';
 import { createIdentity, type Identity } from '../../core/identity.js';
+import { resolveFieldPaths } from '../../core/field-mapping.js';
 import { createIdentityMapper, type MappingConfig } from '../../core/identity-mapping.js';
 import { denyListRule, findServiceAccountRule } from '../../core/service-accounts.js';
 import { SAML_PRESETS, type SamlAttributeNames, type SamlPresetName } from './saml-presets.js';
@@ -15,30 +16,30 @@ export function compileProfileMapping(options: {
   servicePatterns: readonly (string | RegExp)[];
 }): ProfileMapping {
   const names: SamlAttributeNames = SAML_PRESETS[options.preset];
-  const claimMapping = options.mapping?.claim_mapping ?? {};
-  const paths = (field: keyof SamlAttributeNames): readonly string[] => {
-    const configured = claimMapping[field];
-    if (configured === undefined) return names[field];
-    return typeof configured === 'string' ? [configured] : configured;
-  };
-  const groupPaths = paths('groups');
-  const rolePaths = paths('roles');
+  const { fields, attributes: extraAttributes } = resolveFieldPaths(
+    { subject: ['sub'], scopes: [], clientId: [], ...names },
+    options.mapping,
+  );
+  const groupPaths = fields.groups;
+  const rolePaths = fields.roles;
   // Attributes are the claims; lists are gathered here, because a single-valued attribute
   // ("Sales Team") must stay one group rather than be split on spaces like an OAuth scope.
+  // The NameID is the subject whatever the mapping says: it keys the person at this IdP.
   const mapper = createIdentityMapper({
+    defaults: {
+      subject: ['sub'],
+      username: [...fields.username, 'sub'],
+      email: fields.email,
+      name: fields.name,
+      groups: ['__groups'],
+      roles: ['__roles'],
+      scopes: [],
+      clientId: [],
+    },
     mapping: {
-      claim_mapping: {
-        username: [...paths('username'), 'sub'],
-        email: [...paths('email')],
-        name: [...paths('name')],
-        groups: '__groups',
-        roles: '__roles',
-        ...Object.fromEntries(
-          Object.entries(claimMapping).filter(
-            ([key]) => !['username', 'email', 'name', 'groups', 'roles', 'subject'].includes(key),
-          ),
-        ),
-      },
+      field_claims: Object.fromEntries(
+        [...extraAttributes].map(([name, paths]) => [name, [...paths]]),
+      ),
       ...(options.mapping?.role_mapping === undefined
         ? {}
         : { role_mapping: options.mapping.role_mapping }),

@@ -74,10 +74,10 @@ describe('SAML attribute presets', () => {
     expect(identity).toMatchObject({ kind: 'service', serviceAccountRule: 'deny-list' });
   });
 
-  test('claim_mapping overrides a preset field', () => {
+  test('claim_mapping (attribute -> gateway field) overrides a preset field', () => {
     const identity = compileProfileMapping({
       preset: 'entra',
-      mapping: { claim_mapping: { email: 'mailAddress', department: 'dept' } },
+      mapping: { claim_mapping: { mailAddress: 'user_email', dept: 'department' } },
       servicePatterns: [],
     }).toIdentity(profile({ mailAddress: 'dana@example.test', dept: 'Finance' }));
     expect(identity).toMatchObject({
