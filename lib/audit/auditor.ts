@@ -41,11 +41,25 @@ export function recordAuditEvent(trail: AuditTrail, event: AuditEvent): Promise<
   } catch (error) {
     return failed(trail, event, error);
   }
-  if (pending === undefined) return trail.policy === 'fail-closed' ? Promise.resolve() : undefined;
-  const settled = pending.then(undefined, (error: unknown) => failed(trail, event, error));
+  // Sinks written in JavaScript return whatever their logger returns (`logger.info(e)` returns
+  // the logger): anything that is not a thenable counts as written, never as a crash.
+  if (!isThenable(pending)) {
+    return trail.policy === 'fail-closed' ? Promise.resolve() : undefined;
+  }
+  const settled = Promise.resolve(pending).then(undefined, (error: unknown) =>
+    failed(trail, event, error),
+  );
   if (trail.policy === 'fail-closed') return settled;
   void settled.catch(() => undefined);
   return undefined;
+}
+
+function isThenable(value: unknown): value is PromiseLike<void> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 function failed(trail: AuditTrail, event: AuditEvent, error: unknown): Promise<void> | undefined {
