@@ -64,6 +64,39 @@ export function algorithmsForKey(key: KeyObject | Uint8Array): JwsAlgorithm[] {
 }
 
 /**
+ * The algorithms a key is used with (RFC 8725 §3.1: one algorithm per key). The one its JWK
+ * names (RFC 7517 §4.4), if the configuration allows it; else the configured ones the key can
+ * verify; else the one its type implies: RS256 for RSA, PS256 for RSA-PSS, HS256 for a secret,
+ * the curve's for EC, EdDSA for Ed25519. Without this, an RSA key published without `alg` would
+ * also verify PS256, RS384 and RS512 tokens that its owner never signs.
+ */
+export function algorithmsToUse(
+  key: KeyObject | Uint8Array,
+  named: string | undefined,
+  configured: readonly JwsAlgorithm[] | undefined,
+): JwsAlgorithm[] {
+  const capable = algorithmsForKey(key);
+  if (named !== undefined) {
+    return capable.filter((alg) => alg === named && (configured?.includes(alg) ?? true));
+  }
+  if (configured !== undefined) return capable.filter((alg) => configured.includes(alg));
+  return defaultAlgorithms(key, capable);
+}
+
+function defaultAlgorithms(key: KeyObject | Uint8Array, capable: JwsAlgorithm[]): JwsAlgorithm[] {
+  if (key instanceof Uint8Array) return capable.includes('HS256') ? ['HS256'] : [];
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return ['RS256'];
+    case 'rsa-pss':
+      return ['PS256'];
+    default:
+      // EC curves imply one algorithm; EdDSA and Ed25519 are two names of one.
+      return capable;
+  }
+}
+
+/**
  * Why a key must not be used for verification, or undefined when it is fit. Checked once,
  * when the key is configured or first fetched.
  */

@@ -4,7 +4,7 @@ import type { JWSHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { readBoundedText } from '../../core/bounded-body.js';
 import { IdentityError } from '../../core/errors.js';
-import { algorithmsForKey, keyWeakness, type JwsAlgorithm } from './algorithms.js';
+import { algorithmsToUse, keyWeakness, type JwsAlgorithm } from './algorithms.js';
 import type { KeySource, ResolvedKey } from './key-source.js';
 
 /** Default: 600000 (10 minutes) before a cached key is fetched again. */
@@ -67,8 +67,8 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
 
   // Kids that verified before. Their refreshes are bounded by the cache age, one per kid.
   const seen = new LRUCache<string, true>({ max: 64 });
-  // Which key the endpoint last listed under each kid ('' for tokens without one, when the
-  // document holds a single key), and when; and the keys resolved since. A key is answered at
+  // Which key the endpoint last listed under each kid, and when; and the keys resolved since
+  // ('' for tokens without a kid). A key is answered at
   // once, without jwks-rsa's callback chain, until cacheMaxAgeMs after the last document that
   // listed that very key under that kid: a key the endpoint stopped publishing, or replaced
   // under the same kid, is used no longer than that. Past it, the lookup goes through jwks-rsa
@@ -76,21 +76,22 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
   const listed = new LRUCache<string, { key: KeyObject; at: number }>({ max: 256 });
   const fresh = new LRUCache<string, { resolved: ResolvedKey; until: number }>({ max: 64 });
   function recordListing(keys: readonly jwksRsa.JSONWebKey[], at: number): void {
-    const only = keys.length === 1 ? keys[0] : undefined;
-    const onlyKey = only === undefined ? undefined : publicKeyOf(only);
-    if (onlyKey === undefined) listed.delete('');
-    else listed.set('', { key: onlyKey, at });
     for (const jwk of keys) {
       const key = typeof jwk.kid === 'string' ? publicKeyOf(jwk) : undefined;
       if (key !== undefined) listed.set(jwk.kid, { key, at });
     }
   }
+  // A token without a `kid` is verified only when the last document the endpoint returned holds
+  // exactly one signing key, so the answer follows the document, never which lookup happened to
+  // run first (RFC 7515 makes `kid` optional; with several keys, picking one would be a guess).
+  // Concurrent kid-less tokens share one listing.
+  let kidlessLookup: Promise<void> | undefined;
   const unknownKidBudget = fixedWindowBudget(options.requestsPerMinute, 60_000, options.now);
   const converted = new WeakMap<object, ResolvedKey>();
   // Concurrent requests for one kid share one lookup: a cold start with fifty requests in
   // flight costs one fetch and one unit of the budget, not fifty.
   const inflight = new Map<string, Promise<SigningKey>>();
-  function inRecentDocument(kid: string | undefined): boolean {
+  function inRecentDocument(kid: string): boolean {
     return (
       recent !== undefined &&
       options.now() - recent.at < options.cacheMaxAgeMs / 2 &&
@@ -98,64 +99,107 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
     );
   }
 
-  function lookup(kid: string | undefined): Promise<SigningKey> {
-    const cacheKey = kid ?? '';
-    const pending = inflight.get(cacheKey);
+  function lookup(kid: string): Promise<SigningKey> {
+    const pending = inflight.get(kid);
     if (pending !== undefined) return pending;
-    if (!seen.has(cacheKey) && !inRecentDocument(kid) && !unknownKidBudget.take()) {
-      return Promise.reject(
-        new IdentityError(
-          'identity_provider_unavailable',
-          'The token was signed with a key this server has not seen, and it cannot look the key up right now; retry shortly.',
-          { details: { reason: 'jwks_refetch_limited', kid: kid ?? null } },
-        ),
-      );
+    if (!seen.has(kid) && !inRecentDocument(kid) && !unknownKidBudget.take()) {
+      return Promise.reject(refetchLimited(kid));
     }
-    const started = fetchKey(kid, cacheKey).finally(() => inflight.delete(cacheKey));
-    inflight.set(cacheKey, started);
+    const started = fetchKey(kid).finally(() => inflight.delete(kid));
+    inflight.set(kid, started);
     return started;
   }
 
-  async function fetchKey(kid: string | undefined, cacheKey: string): Promise<SigningKey> {
+  async function fetchKey(kid: string): Promise<SigningKey> {
     try {
       const key = await client.getSigningKey(kid);
-      seen.set(cacheKey, true);
+      seen.set(kid, true);
       return key;
     } catch (error) {
       if ((error as { name?: string }).name === 'SigningKeyNotFoundError') {
         // The endpoint answered without this key: unknown, or rotated out and no longer valid.
-        seen.delete(cacheKey);
+        seen.delete(kid);
         throw unknownKid(kid, error);
       }
-      throw new IdentityError(
-        'identity_provider_unavailable',
-        'The identity provider could not be reached to check the token signature; retry shortly.',
-        { cause: error, details: { jwks_uri: options.jwksUri } },
-      );
+      throw jwksUnavailable(error);
     }
+  }
+
+  function jwksUnavailable(cause: unknown): IdentityError {
+    return new IdentityError(
+      'identity_provider_unavailable',
+      'The identity provider could not be reached to check the token signature; retry shortly.',
+      { cause, details: { jwks_uri: options.jwksUri } },
+    );
   }
 
   function toResolved(signingKey: SigningKey): ResolvedKey {
     const cached = converted.get(signingKey);
     if (cached !== undefined) return cached;
-    const key: KeyObject = createPublicKey(signingKey.getPublicKey());
-    const weakness = keyWeakness(key);
-    let algorithms = weakness === undefined ? algorithmsForKey(key) : [];
-    // A JWK that names its algorithm may only be used with that one (RFC 7517 §4.4).
     // jwks-rsa types `alg` as always present; it is there only when the JWK named one.
-    const named: unknown = signingKey.alg;
-    if (typeof named === 'string') algorithms = algorithms.filter((alg) => alg === named);
-    if (options.algorithms !== undefined) {
-      algorithms = algorithms.filter((alg) => options.algorithms?.includes(alg));
-    }
-    const resolved: ResolvedKey = Object.freeze({ key, algorithms: Object.freeze(algorithms) });
+    const resolved = resolvedKey(createPublicKey(signingKey.getPublicKey()), signingKey.alg);
     converted.set(signingKey, resolved);
+    return resolved;
+  }
+
+  function resolvedKey(key: KeyObject, named: unknown): ResolvedKey {
+    const algorithms =
+      keyWeakness(key) === undefined
+        ? algorithmsToUse(key, typeof named === 'string' ? named : undefined, options.algorithms)
+        : [];
+    return Object.freeze({ key, algorithms: Object.freeze(algorithms) });
+  }
+
+  function keyWithoutKid(): ResolvedKey | Promise<ResolvedKey> {
+    const known = fresh.get('');
+    if (known !== undefined && options.now() < known.until) return known.resolved;
+    const listing = recent;
+    if (listing !== undefined && options.now() - listing.at < options.cacheMaxAgeMs) {
+      return onlyKey(listing);
+    }
+    kidlessLookup ??= (
+      listing === undefined && !unknownKidBudget.take()
+        ? Promise.reject(refetchLimited(undefined))
+        : listKeys(listing)
+    ).finally(() => {
+      kidlessLookup = undefined;
+    });
+    return kidlessLookup.then(() => onlyKey(recent));
+  }
+
+  // A failed refresh keeps deciding on the last listing within the stale window, as jwks-rsa
+  // does for keys with a kid; past it the outage is reported.
+  async function listKeys(previous: typeof recent): Promise<void> {
+    try {
+      await client.getSigningKeys();
+    } catch (error) {
+      const stale =
+        previous !== undefined &&
+        options.now() - previous.at < options.cacheMaxAgeMs + options.staleIfErrorMs;
+      if (!stale) throw jwksUnavailable(error);
+    }
+  }
+
+  function onlyKey(listing: typeof recent): ResolvedKey {
+    const keys = (listing?.keys ?? []).filter((jwk) => jwk.use === undefined || jwk.use === 'sig');
+    const only = keys.length === 1 ? keys[0] : undefined;
+    const key = only === undefined ? undefined : publicKeyOf(only);
+    if (key === undefined) {
+      throw new IdentityError(
+        'token_key_unknown',
+        `The token names no key ("kid") and the identity provider publishes ${keys.length} keys, so it cannot be checked. Tokens must carry the "kid" of their signing key.`,
+        { details: { kid: null, reason: 'kid_missing', published_keys: keys.length } },
+      );
+    }
+    const resolved = resolvedKey(key, only?.alg);
+    fresh.set('', { resolved, until: (listing?.at ?? 0) + options.cacheMaxAgeMs });
     return resolved;
   }
 
   return {
     resolve(header: JWSHeaderParameters) {
-      const cacheKey = header.kid ?? '';
+      if (header.kid === undefined) return keyWithoutKid();
+      const cacheKey = header.kid;
       const known = fresh.get(cacheKey);
       if (known !== undefined && options.now() < known.until) return known.resolved;
       return lookup(header.kid).then((signingKey) => {
@@ -193,6 +237,14 @@ function publicKeyOf(jwk: jwksRsa.JSONWebKey): KeyObject | undefined {
   } catch {
     return undefined;
   }
+}
+
+function refetchLimited(kid: string | undefined): IdentityError {
+  return new IdentityError(
+    'identity_provider_unavailable',
+    'The token was signed with a key this server has not seen, and it cannot look the key up right now; retry shortly.',
+    { details: { reason: 'jwks_refetch_limited', kid: kid ?? null } },
+  );
 }
 
 function unknownKid(kid: string | undefined, cause: unknown): IdentityError {

@@ -1,9 +1,12 @@
 import { createPublicKey, type KeyObject, type JsonWebKey } from 'node:crypto';
 import type { JWSHeaderParameters } from 'jose';
 import { IdentityError } from '../../core/errors.js';
-import { algorithmsForKey, keyWeakness, type JwsAlgorithm } from './algorithms.js';
+import { algorithmsForKey, algorithmsToUse, keyWeakness, type JwsAlgorithm } from './algorithms.js';
 
-/** A verification key and the only algorithms it may be used with. */
+/**
+ * A verification key and the only algorithms it may be used with: one by default (RFC 8725
+ * §3.1), see {@link algorithmsToUse}.
+ */
 export interface ResolvedKey {
   readonly key: KeyObject | Uint8Array;
   readonly algorithms: readonly JwsAlgorithm[];
@@ -11,8 +14,10 @@ export interface ResolvedKey {
 
 /** Where an issuer's verification keys come from: a static key, or a JWKS endpoint. */
 export interface KeySource {
-  /** The key for a token header; throws an `IdentityError` when none fits. */
-  /** The key for a token header; a key source answers from its cache without a promise. */
+  /**
+   * The key for a token header; throws an `IdentityError` when none fits. A key source answers
+   * from its cache without a promise.
+   */
   resolve(header: JWSHeaderParameters): ResolvedKey | Promise<ResolvedKey>;
   /** Fetches remote keys ahead of the first request; a no-op for static keys. */
   warm(): Promise<void>;
@@ -29,12 +34,19 @@ export function staticKeySource(
   material: { secret: string | Uint8Array } | { publicKey: PublicKeyInput },
   allowed: readonly JwsAlgorithm[] | undefined,
   optionName: string,
+  named?: string,
 ): KeySource {
   const key =
     'secret' in material ? toSecret(material.secret) : toPublicKey(material.publicKey, optionName);
   const weakness = keyWeakness(key);
   if (weakness !== undefined) throw new TypeError(`option "${optionName}": ${weakness}`);
-  const algorithms = restrictAlgorithms(algorithmsForKey(key), allowed, optionName);
+  restrictAlgorithms(algorithmsForKey(key), allowed, optionName);
+  const algorithms = algorithmsToUse(key, named, allowed);
+  if (algorithms.length === 0) {
+    throw new TypeError(
+      `option "${optionName}": the key names algorithm "${named}", which it cannot verify or "algorithms" does not allow`,
+    );
+  }
   const resolved: ResolvedKey = Object.freeze({ key, algorithms: Object.freeze(algorithms) });
   return { resolve: () => Promise.resolve(resolved), warm: () => Promise.resolve() };
 }
@@ -52,10 +64,11 @@ export function localJwksKeySource(
   const byKid = new Map<string | undefined, KeySource>();
   jwks.keys.forEach((jwk, index) => {
     const name = `${optionName}.keys.${index}`;
+    const named = typeof jwk['alg'] === 'string' ? jwk['alg'] : undefined;
     const source =
       jwk.kty === 'oct'
-        ? staticKeySource({ secret: Buffer.from(String(jwk.k), 'base64url') }, allowed, name)
-        : staticKeySource({ publicKey: withoutKid(jwk) }, allowed, name);
+        ? staticKeySource({ secret: Buffer.from(String(jwk.k), 'base64url') }, allowed, name, named)
+        : staticKeySource({ publicKey: withoutKid(jwk) }, allowed, name, named);
     const kid = typeof jwk['kid'] === 'string' ? jwk['kid'] : undefined;
     if (byKid.has(kid)) throw new TypeError(`option "${name}": the kid "${kid}" is used twice`);
     byKid.set(kid, source);

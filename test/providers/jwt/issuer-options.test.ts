@@ -55,20 +55,54 @@ describe('static keys', () => {
   });
 
   test.each([
-    ['RS256', {}],
-    ['PS256', {}],
-    ['ES256', {}],
-    ['EdDSA', { crv: 'Ed25519' }],
-  ] as const)('a %s public key verifies, as PEM and as JWK', async (alg, keyOptions) => {
-    const { privateKey, publicKey } = await generateKeyPair(alg, keyOptions);
-    const token = await sign(privateKey, alg);
-    const pem = await exportSPKI(publicKey);
-    expect((await get({ ...base, publicKey: pem }, token)).status).toBe(200);
-    expect(
-      (await get({ ...base, publicKey: { ...(await exportJWK(publicKey)) } as never }, token))
-        .status,
-    ).toBe(200);
-  });
+    ['RS256', {}, undefined],
+    ['PS256', {}, ['PS256']],
+    ['ES256', {}, undefined],
+    ['EdDSA', { crv: 'Ed25519' }, undefined],
+  ] as const)(
+    'a %s public key verifies, as PEM and as JWK',
+    async (alg, keyOptions, algorithms) => {
+      const { privateKey, publicKey } = await generateKeyPair(alg, keyOptions);
+      const token = await sign(privateKey, alg);
+      const pem = await exportSPKI(publicKey);
+      const named = algorithms === undefined ? {} : { algorithms: [...algorithms] };
+      expect((await get({ ...base, ...named, publicKey: pem }, token)).status).toBe(200);
+      expect(
+        (
+          await get(
+            { ...base, ...named, publicKey: { ...(await exportJWK(publicKey)) } as never },
+            token,
+          )
+        ).status,
+      ).toBe(200);
+    },
+  );
+
+  test.each(['PS256', 'RS384', 'RS512', 'PS512'] as const)(
+    'an RSA key that names no algorithm verifies RS256 only (RFC 8725 §3.1): %s is refused',
+    async (alg) => {
+      // A KeyObject, not a WebCrypto key: one RSA key that can sign every RSA algorithm.
+      const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const privateKey = pair.privateKey as unknown as CryptoKey;
+      const pem = pair.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+      const jwk = pair.publicKey.export({ format: 'jwk' });
+      const other = await sign(privateKey, alg);
+      for (const options of [{ publicKey: pem }, { jwks: { keys: [{ ...jwk, kid: 'k' }] } }]) {
+        expectRefusal(await get({ ...base, ...options } as never, other), {
+          status: 401,
+          code: 'token_algorithm_refused',
+          bearerError: 'invalid_token',
+        });
+        expect(
+          (await get({ ...base, ...options } as never, await sign(privateKey, 'RS256'))).status,
+        ).toBe(200);
+      }
+      // Naming the algorithm, in the options or on the key, is how a deployment opts in.
+      expect((await get({ ...base, publicKey: pem, algorithms: [alg] }, other)).status).toBe(200);
+      const withAlg = { jwks: { keys: [{ ...jwk, alg }] } };
+      expect((await get({ ...base, ...withAlg } as never, other)).status).toBe(200);
+    },
+  );
 
   test('a private key where the public key belongs is refused at startup', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -71,3 +71,90 @@ test('a kid the endpoint now lists with another key is answered with the new key
   expect(again).not.toBeInstanceOf(Promise);
   expect(((again as Awaited<typeof again>).key as KeyObject).equals(after.publicKey)).toBe(true);
 });
+
+describe('a token without kid', () => {
+  async function outcome(keys: ReturnType<typeof source>): Promise<string> {
+    try {
+      await keys.resolve({ alg: 'RS256' });
+      return 'accepted';
+    } catch (error) {
+      return (error as { code?: string }).code ?? 'thrown';
+    }
+  }
+
+  test('against a JWKS of two keys is refused every time, whatever the cache holds', async () => {
+    const first = rsaKey();
+    const second = rsaKey();
+    document = {
+      keys: [
+        { ...first.jwk, kid: 'a', alg: 'RS256' },
+        { ...second.jwk, kid: 'b', alg: 'RS256' },
+      ],
+    };
+    const keys = source(300);
+    const seen: string[] = [];
+    // Interleaved with lookups by kid (which fill the caches) and across cache expiries.
+    for (let round = 0; round < 6; round += 1) {
+      seen.push(await outcome(keys));
+      await keys.resolve({ alg: 'RS256', kid: round % 2 === 0 ? 'a' : 'b' });
+      seen.push(await outcome(keys));
+      await new Promise((resolve) => setTimeout(resolve, 120));
+    }
+    expect(new Set(seen)).toEqual(new Set(['token_key_unknown']));
+  });
+
+  test('against a JWKS of one key is accepted every time, and follows the JWKS when it grows', async () => {
+    const only = rsaKey();
+    document = { keys: [{ ...only.jwk, kid: 'a', alg: 'RS256' }] };
+    const keys = source(300);
+    for (let round = 0; round < 4; round += 1) {
+      expect(await outcome(keys)).toBe('accepted');
+      await new Promise((resolve) => setTimeout(resolve, 120));
+    }
+    document = { keys: [...document.keys, { ...rsaKey().jwk, kid: 'b', alg: 'RS256' }] };
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect(await outcome(keys)).toBe('token_key_unknown');
+  });
+
+  test('many kid-less tokens against a two-key JWKS cost one fetch per cache age, not one each', async () => {
+    document = {
+      keys: [
+        { ...rsaKey().jwk, kid: 'a', alg: 'RS256' },
+        { ...rsaKey().jwk, kid: 'b', alg: 'RS256' },
+      ],
+    };
+    const keys = source(60_000);
+    fetches = 0;
+    const outcomes = await Promise.all(Array.from({ length: 50 }, () => outcome(keys)));
+    for (let i = 0; i < 50; i += 1) outcomes.push(await outcome(keys));
+    expect(new Set(outcomes)).toEqual(new Set(['token_key_unknown']));
+    expect(fetches).toBe(1);
+  });
+});
+
+test('a JWKS key that names no algorithm is used with RS256 only, unless the options name others', async () => {
+  const key = rsaKey();
+  document = {
+    keys: [
+      { ...key.jwk, kid: 'bare' },
+      { ...key.jwk, kid: 'pss', alg: 'PS256' },
+    ],
+  };
+  const keys = source(60_000);
+  expect((await keys.resolve({ alg: 'PS256', kid: 'bare' })).algorithms).toEqual(['RS256']);
+  expect((await keys.resolve({ alg: 'PS256', kid: 'pss' })).algorithms).toEqual(['PS256']);
+  const configured = jwksKeySource({
+    jwksUri,
+    cacheMaxAgeMs: 60_000,
+    staleIfErrorMs: 0,
+    requestsPerMinute: 100,
+    timeoutMs: 2_000,
+    algorithms: ['RS256', 'PS256'],
+    fetch: globalThis.fetch,
+    now: Date.now,
+  });
+  expect((await configured.resolve({ alg: 'PS256', kid: 'bare' })).algorithms).toEqual([
+    'RS256',
+    'PS256',
+  ]);
+});
