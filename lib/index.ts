@@ -28,7 +28,7 @@ export type {
   ServiceAccountInput,
   DenyListOptions,
 } from './core/service-accounts.js';
-export { checkRequirements } from './core/route-requirements.js';
+export { checkRequirements, createRequirementsPolicy } from './core/route-requirements.js';
 export type { PasswordAuthenticator, PasswordCredentials } from './core/password-sign-in.js';
 
 export { createSessionTokens } from './tokens/session-tokens.js';
@@ -49,7 +49,7 @@ export { sessionLifetimesFromEnv } from './tokens/session-env.js';
 export type { SessionStore } from './tokens/session-store.js';
 export { generateSigningKey, SIGNING_ALGORITHMS } from './tokens/signing-keys.js';
 export type { SigningKeyOptions, SigningAlgorithm } from './tokens/signing-keys.js';
-export type { RouteRequirements } from './core/route-requirements.js';
+export type { RouteRequirements, RequirementsPolicy } from './core/route-requirements.js';
 
 export {
   createBearerAuthenticator,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IdentityError } from './errors.js';
+import { parseOptions } from './options.js';
 import type { Identity } from './identity.js';
 
 const names = z.array(z.string().min(1)).min(1);
@@ -40,11 +41,9 @@ export type RouteRequirements = z.input<typeof requirementsSchema>;
 type ParsedRequirements = z.output<typeof requirementsSchema>;
 type NameRequirement = z.output<typeof nameRequirement>;
 
-/**
- * The synchronous checks (all but `allow`): the refusal, or undefined when they pass. Kept
- * synchronous so that a guarded request costs no promise when no predicate is configured.
- */
-export function requirementRefusal(
+// The synchronous checks (all but `allow`): kept synchronous so that a guarded request costs no
+// promise when no predicate is configured.
+function requirementRefusal(
   identity: Identity,
   requirements: ParsedRequirements,
 ): IdentityError | undefined {
@@ -92,25 +91,112 @@ export function requirementRefusal(
   return undefined;
 }
 
+/** A route's requirements, validated once: the one evaluator every adapter decides with. */
+export interface RequirementsPolicy {
+  /** The synchronous checks (all but `allow`): the refusal, or undefined when they pass. */
+  refusal(identity: Identity): IdentityError | undefined;
+  /** True when an `allow` predicate must also run (asynchronously). */
+  readonly hasPredicate: boolean;
+  /**
+   * The `allow` predicate's refusal, or undefined when it allows. A predicate that throws or
+   * answers anything but `true` refuses: fail closed, with the error kept for the logs.
+   */
+  predicateRefusal(identity: Identity): Promise<IdentityError | undefined>;
+  /** Every check; resolves when allowed, rejects with the {@link IdentityError} otherwise. */
+  check(identity: Identity | undefined): Promise<void>;
+}
+
+/**
+ * Validates a route's requirements once and returns their evaluator. Throws a `TypeError`
+ * naming the option for anything but the documented shapes: a requirement that cannot be read
+ * must never read as "no requirement" (`roles: 'admin'` is not a list, and does not allow all).
+ */
+export function createRequirementsPolicy(
+  requirements: RouteRequirements = {},
+  factory = 'createRequirementsPolicy',
+): RequirementsPolicy {
+  const parsed = parseOptions(requirementsSchema, requirements, factory);
+  const allow = parsed.allow;
+  const policy: RequirementsPolicy = {
+    refusal: (identity) => requirementRefusal(identity, parsed),
+    hasPredicate: allow !== undefined,
+    async predicateRefusal(identity) {
+      if (allow === undefined) return undefined;
+      try {
+        if ((await allow(identity)) === true) return undefined;
+        return new IdentityError(
+          'access_denied',
+          "This route's access policy does not allow this user.",
+          {
+            details: { rule: 'allow' },
+          },
+        );
+      } catch (error) {
+        return new IdentityError(
+          'access_denied',
+          "This route's access policy could not be evaluated.",
+          {
+            cause: error,
+            details: { rule: 'allow' },
+          },
+        );
+      }
+    },
+    async check(identity) {
+      if (!isIdentity(identity)) {
+        throw new IdentityError(
+          'credentials_missing',
+          "This action runs on behalf of a person, and no signed-in user's identity was given.",
+        );
+      }
+      const refusal = policy.refusal(identity) ?? (await policy.predicateRefusal(identity));
+      if (refusal !== undefined) throw refusal;
+    },
+  };
+  return Object.freeze(policy);
+}
+
+// Policies of the requirement objects checkRequirements has seen: validated once per object,
+// not once per call. The object is read on its first use only, as a factory reads options.
+const policies = new WeakMap<object, RequirementsPolicy>();
+
 /**
  * Checks an identity against a route's requirements; resolves when allowed, rejects with an
- * {@link IdentityError} that says what is missing and how to get it otherwise.
+ * {@link IdentityError} that says what is missing and how to get it otherwise. The framework-free
+ * form of `requireUser()`: the same validation (a `TypeError` naming the option) and the same
+ * evaluator. For a fixed set of requirements, {@link createRequirementsPolicy} validates once.
+ *
+ * @example
+ * ```ts
+ * await checkRequirements(getCurrentIdentity(), { roles: ['sales_readonly'] });
+ * ```
  */
 export async function checkRequirements(
-  identity: Identity,
-  requirements: ParsedRequirements,
+  identity: Identity | undefined,
+  requirements: RouteRequirements,
 ): Promise<void> {
-  const refusal = requirementRefusal(identity, requirements);
-  if (refusal !== undefined) throw refusal;
-  if (requirements.allow !== undefined && !(await requirements.allow(identity))) {
-    throw new IdentityError(
-      'access_denied',
-      "This route's access policy does not allow this user.",
-      {
-        details: { rule: 'allow' },
-      },
+  if (typeof requirements !== 'object' || requirements === null) {
+    throw new TypeError(
+      'checkRequirements: option "requirements" must be an object of requirements',
     );
   }
+  let policy = policies.get(requirements);
+  if (policy === undefined) {
+    policy = createRequirementsPolicy(requirements, 'checkRequirements');
+    policies.set(requirements, policy);
+  }
+  await policy.check(identity);
+}
+
+function isIdentity(value: unknown): value is Identity {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Identity).subject === 'string' &&
+    Array.isArray((value as Identity).roles) &&
+    Array.isArray((value as Identity).groups) &&
+    Array.isArray((value as Identity).scopes)
+  );
 }
 
 function unmet(

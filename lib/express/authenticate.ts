@@ -54,7 +54,7 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   const parsed = parseOptions(authenticateSchema, options, 'authenticate');
   const { audit, onAuditFailure, auditFailurePolicy, source, realm, generateRequestId, ...core } =
     parsed;
-  const authenticator = createBearerAuthenticator(core);
+  const authenticator = createBearerAuthenticator(core, 'authenticate');
   const trail = auditTrailFrom({ audit, auditFailurePolicy, onAuditFailure });
   const now = core.now ?? Date.now;
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { IdentityError } from '../core/errors.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
-import { requirementRefusal, requirementsShape } from '../core/route-requirements.js';
+import { createRequirementsPolicy, requirementsShape } from '../core/route-requirements.js';
 import { apiKeyRefused } from '../providers/jwt/bearer-token.js';
 import { auditThenContinue } from './audit-decision.js';
 import { requestState } from './request-state.js';
@@ -36,6 +36,7 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
     ...requirements
   } = parseOptions(requireUserSchema, options, 'requireUser');
   const now = nowOption ?? Date.now;
+  const policy = createRequirementsPolicy(requirements, 'requireUser');
 
   // Everything but the `allow` predicate is decided synchronously: a guarded request costs
   // no promise unless the route asks for a predicate.
@@ -55,32 +56,7 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
         'This route acts on behalf of a person: send the signed-in user\'s access token as "Authorization: Bearer <token>".',
       );
     }
-    return requirementRefusal(identity, requirements);
-  }
-
-  async function decideByPredicate(req: Request): Promise<IdentityError | undefined> {
-    try {
-      if (req.identity !== undefined && (await requirements.allow?.(req.identity)) === true) {
-        return undefined;
-      }
-      return new IdentityError(
-        'access_denied',
-        "This route's access policy does not allow this user.",
-        {
-          details: { rule: 'allow' },
-        },
-      );
-    } catch (error) {
-      // A throwing `allow` predicate refuses: fail closed, and keep the error for the logs.
-      return new IdentityError(
-        'access_denied',
-        "This route's access policy could not be evaluated.",
-        {
-          cause: error,
-          details: { rule: 'allow' },
-        },
-      );
-    }
+    return policy.refusal(identity);
   }
 
   function conclude(req: Request, error: IdentityError | undefined, next: NextFunction): void {
@@ -99,11 +75,11 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
 
   return function requireUserHandler(req: Request, _res: Response, next: NextFunction): void {
     const refusal = decideNow(req);
-    if (refusal !== undefined || requirements.allow === undefined) {
+    if (refusal !== undefined || !policy.hasPredicate || req.identity === undefined) {
       conclude(req, refusal, next);
       return;
     }
-    void decideByPredicate(req).then((error) => {
+    void policy.predicateRefusal(req.identity).then((error) => {
       conclude(req, error, next);
     }, next);
   };

@@ -178,11 +178,13 @@ const ANONYMOUS: CachedOutcome = Object.freeze({ identity: undefined, token: und
  * once; an invalid one throws a `TypeError` naming it.
  */
 export function createBearerAuthenticator(
-  options: z.output<typeof authenticatorSchema>,
+  input: AuthenticatorOptions,
+  factory = 'createBearerAuthenticator',
 ): BearerAuthenticator {
+  const options = parseOptions(authenticatorSchema, input, factory);
   const now = options.now ?? Date.now;
   const fetchFn = options.fetch ?? globalThis.fetch;
-  const issuers = issuerList(options).map(({ parsed, path }) =>
+  const issuers = issuerList(options, factory).map(({ parsed, path }) =>
     compileIssuer(parsed, path, now, fetchFn),
   );
   const duplicate = issuers.find(
@@ -290,6 +292,7 @@ async function revocationCheck(
 
 function issuerList(
   options: z.output<typeof authenticatorSchema>,
+  factory: string,
 ): { parsed: ParsedIssuerOptions; path: string }[] {
   const topLevel = Object.fromEntries(
     Object.keys(issuerShape)
@@ -305,7 +308,7 @@ function issuerList(
     }
     return options.issuers.map((parsed, index) => ({ parsed, path: `issuers.${index}.` }));
   }
-  const parsed = parseOptions(issuerSchema, topLevel, 'authenticate');
+  const parsed = parseOptions(issuerSchema, topLevel, factory);
   return [{ parsed, path: '' }];
 }
 

@@ -1,7 +1,7 @@
 import { CLAIM_PRESET_NAMES, type ClaimPresetName } from '../../core/claim-presets.js';
 import { mappingSchema, type MappingConfig } from '../../core/identity-mapping.js';
 import { keyWeakness, SUPPORTED_ALGORITHMS, type JwsAlgorithm } from './algorithms.js';
-import type { AuthenticatorOptions } from './bearer-authenticator.js';
+import { createBearerAuthenticator, type AuthenticatorOptions } from './bearer-authenticator.js';
 import { issuerSchema, type IssuerOptions } from './issuer-options.js';
 
 /** The environment variables {@link fromEnv} reads, and the option each one sets. */
@@ -92,10 +92,31 @@ export function fromEnv(env: Env = process.env): AuthenticatorOptions {
     throw new TypeError(`${variable ?? option} ${issue?.message ?? 'is invalid'}`);
   }
   const denyPatterns = list(read('IDENTITY_SERVICE_ACCOUNT_DENY'));
-  return {
+  const options: AuthenticatorOptions = {
     ...(issuer as IssuerOptions),
     ...(denyPatterns === undefined ? {} : { serviceAccounts: { denyPatterns } }),
   };
+  // The checks authenticate() runs (keys, algorithms, URLs, mapping), run now so that a bad
+  // value names the variable it came from rather than an option the operator never wrote.
+  try {
+    createBearerAuthenticator(options, 'fromEnv');
+  } catch (error) {
+    if (error instanceof TypeError) {
+      throw new TypeError(namingVariables(error.message.replace(/^fromEnv: /, '')));
+    }
+    throw error;
+  }
+  return options;
+}
+
+// `option "publicKey": ...` -> `IDENTITY_PUBLIC_KEY (option "publicKey"): ...`
+function namingVariables(message: string): string {
+  return message.replace(/option "([^"]+)"/g, (whole, path: string) => {
+    const variable = Object.entries(ENV_VARIABLES).find(
+      ([, option]) => path === option || path.startsWith(`${option}.`),
+    )?.[0];
+    return variable === undefined ? whole : `${variable} (option "${path}")`;
+  });
 }
 
 function list(value: string | undefined): string[] | undefined {

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { authenticate, createMemoryAuditSink, fromEnv } from '../../../lib/index.js';
 
 const jwks = {
@@ -47,12 +48,14 @@ describe('fromEnv', () => {
   });
 
   test('a PEM with escaped newlines (as .env files hold it) is restored', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
     const options = fromEnv({
       JWT_ISSUER: 'i',
       JWT_AUDIENCE: 'a',
-      IDENTITY_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nMFkw\\n-----END PUBLIC KEY-----',
+      IDENTITY_PUBLIC_KEY: pem.trim().replaceAll('\n', '\\n'),
     });
-    expect(options.publicKey).toBe('-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----');
+    expect(options.publicKey).toBe(pem.trim());
   });
 
   test.each([
@@ -90,6 +93,28 @@ describe('fromEnv', () => {
     [
       { ...jwks, IDENTITY_MAPPING: '{"role_mapping":{"a":5}}' },
       /^IDENTITY_MAPPING at "role_mapping.a"/,
+    ],
+    // Checked by the authenticator itself, and still reported by the variable's name.
+    [
+      { ...jwks, OAUTH_JWKS_URL: undefined, IDENTITY_PUBLIC_KEY: 'not a key' },
+      /^IDENTITY_PUBLIC_KEY \(option "publicKey"\): not a PEM public key/,
+    ],
+    [
+      {
+        JWT_ISSUER: 'i',
+        JWT_AUDIENCE: 'a',
+        JWT_SECRET: 's'.repeat(40),
+        IDENTITY_ALGORITHMS: 'ES256',
+      },
+      /^IDENTITY_ALGORITHMS \(option "algorithms"\): ES256 cannot be verified/,
+    ],
+    [
+      { ...jwks, IDENTITY_ALGORITHMS: 'HS256' },
+      /^IDENTITY_ALGORITHMS \(option "algorithms"\): HS256 cannot be verified with keys from "jwksUri"/,
+    ],
+    [
+      { ...jwks, IDENTITY_MAPPING: '{"claim_mapping":{"oid":"subject"}}' },
+      /^IDENTITY_MAPPING at "claim_mapping.oid".*field_claims/,
     ],
   ])('%j fails naming the variable', (env, message) => {
     expect(() => fromEnv(env)).toThrow(message);
