@@ -2,14 +2,25 @@ import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { IdentityError } from './errors.js';
 
-/** Default: 5 failed sign-ins per account per window: below common directory lockout thresholds. */
-export const DEFAULT_MAX_FAILURES_PER_ACCOUNT = 5;
+/**
+ * Default: 4 failed sign-ins per account, then 429 until 15 minutes pass without another. Safe
+ * for a directory that locks at 5 or more failures (threshold > this default) counted over at
+ * most 15 minutes: 5 is a common baseline (CIS benchmarks allow 5 or fewer), and letting a fifth
+ * guess through would be the one that locks the person out.
+ */
+export const DEFAULT_MAX_FAILURES_PER_ACCOUNT = 4;
 /** Default: 20 failed sign-ins per client address per window (password spraying). */
 export const DEFAULT_MAX_FAILURES_PER_CLIENT = 20;
-/** Default: 900000 (15 minutes), the window failures are counted in. */
+/**
+ * Default: 900000 (15 minutes). An account's failures are forgotten only after this long without
+ * a new one; a client's, this long after its first. Keep it at least as long as the directory's
+ * own failure-counting interval (AD: "Reset account lockout counter after"; OpenLDAP:
+ * `pwdFailureCountInterval`), or guesses spread over several windows add up there.
+ */
 export const DEFAULT_FAILURE_WINDOW_MS = 15 * 60 * 1000;
 
 export interface SignInThrottleOptions {
+  /** Default: 4. Keep it below the directory's lockout threshold. */
   maxFailuresPerAccount?: number;
   maxFailuresPerClient?: number;
   windowMs?: number;
@@ -42,10 +53,17 @@ interface Window {
 }
 
 /**
- * A fixed-window failure counter per account and per client address. It answers 429 before the
- * directory's own lockout triggers, so that a guesser cannot lock a colleague out of Windows by
- * failing against the assistant. Bounded in memory; one instance's view only (several instances
- * each count separately, which still bounds the guesses per instance).
+ * A failure counter per account and per client address. It answers 429 before the directory's
+ * own lockout triggers, so that a guesser cannot lock a colleague out of Windows by failing
+ * against the assistant. Bounded in memory; one instance's view only (several instances each
+ * count separately, so N instances let N times the allowance reach the directory: lower
+ * `maxFailuresPerAccount` accordingly, or share a throttle).
+ *
+ * An account's count ends only after `windowMs` without a failure, not `windowMs` after the
+ * first: a fixed window lets the allowance through twice in quick succession across its edge
+ * (four guesses just before it resets, four just after), and the directory, whose count has not
+ * reset, locks the account. Failures the directory saw from elsewhere (a typo at the Windows
+ * logon) also count towards its threshold; the throttle cannot see those.
  */
 export function createSignInThrottle(options: SignInThrottleOptions = {}): SignInThrottle {
   const perAccount = options.maxFailuresPerAccount ?? DEFAULT_MAX_FAILURES_PER_ACCOUNT;
@@ -81,6 +99,11 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}): SignI
     if (window === undefined) {
       window = { failures: 0, resetsAt: now() + windowMs };
       cacheFor(key).set(key, window);
+    } else if (key.startsWith('a:')) {
+      // AD resets its count after a quiet interval, OpenLDAP forgets each failure after one:
+      // counting until a quiet interval is never more lenient than either. A client's window
+      // stays fixed: a busy NAT with the odd typo must not be blocked for good.
+      window.resetsAt = now() + windowMs;
     }
     window.failures += 1;
     return window;

@@ -34,9 +34,12 @@ const sessionRoutesSchema = z.strictObject({
     ['provider'],
   ).optional(),
   /**
-   * Failed sign-ins allowed before 429 `too_many_attempts`. Default: 5 per account and 20 per
-   * client address in 15 minutes. Set the account limit below the directory's lockout threshold.
-   * **Warning:** `false` lets anyone guess passwords as fast as the directory answers.
+   * Failed sign-ins allowed before 429 `too_many_attempts`. Default: 4 per account (counted until
+   * 15 minutes pass without one) and 20 per client address in 15 minutes: safe for directories
+   * that lock an account at 5 or more failures. Set the account limit below the directory's
+   * lockout threshold, and `windowMs` no shorter than its failure-counting interval.
+   * **Warning:** `false` lets anyone guess passwords as fast as the directory answers, and lock
+   * any account whose name they know.
    */
   throttle: z
     .union([

@@ -1,4 +1,24 @@
-import { accountName, clientName, createSignInThrottle } from '../../lib/core/sign-in-throttle.js';
+import {
+  accountName,
+  clientName,
+  createSignInThrottle,
+  DEFAULT_MAX_FAILURES_PER_ACCOUNT,
+  type SignInThrottle,
+} from '../../lib/core/sign-in-throttle.js';
+
+const MINUTE = 60 * 1000;
+
+/** How many failed attempts in a row for `account` the throttle lets through now (at most 100). */
+function allowed(throttle: SignInThrottle, account: string): number {
+  for (let count = 0; count < 100; count++) {
+    try {
+      throttle.attempt(account, undefined);
+    } catch {
+      return count;
+    }
+  }
+  return 100;
+}
 
 describe('accountName', () => {
   test.each([
@@ -56,6 +76,62 @@ describe('createSignInThrottle', () => {
     expect(() => throttle.attempt('alice', 'c')).toThrow(
       expect.objectContaining({ code: 'too_many_attempts' }),
     );
+  });
+});
+
+describe('the default account limit', () => {
+  // A directory that locks at 5 failures (a common baseline) must never see a fifth from us.
+  const DIRECTORY_THRESHOLD = 5;
+
+  test('is 4: below a directory lockout threshold of 5', () => {
+    expect(DEFAULT_MAX_FAILURES_PER_ACCOUNT).toBe(4);
+    expect(allowed(createSignInThrottle(), 'alice')).toBe(DIRECTORY_THRESHOLD - 1);
+  });
+
+  test('the count ends 15 minutes after the last failure, not the first', () => {
+    let time = 0;
+    const throttle = createSignInThrottle({ now: () => time });
+    throttle.attempt('alice', undefined);
+    time += 14 * MINUTE;
+    expect(allowed(throttle, 'alice')).toBe(3);
+    // 16 minutes after the first failure, 2 after the last: a fixed window would start again
+    // here and let four more through, eight within minutes for the directory to count.
+    time += 2 * MINUTE;
+    expect(allowed(throttle, 'alice')).toBe(0);
+    time += 13 * MINUTE;
+    expect(allowed(throttle, 'alice')).toBe(DIRECTORY_THRESHOLD - 1);
+  });
+
+  test('over any span, no more failures reach the directory than the limit before a quiet 15 minutes', () => {
+    let time = 0;
+    const throttle = createSignInThrottle({ now: () => time });
+    let sinceQuiet = 0;
+    let last = -Infinity;
+    // One guess a minute for three hours: the directory never sees 5 within 15 quiet-free minutes.
+    for (let minute = 0; minute < 180; minute++) {
+      time = minute * MINUTE;
+      try {
+        throttle.attempt('alice', undefined);
+        sinceQuiet = time - last >= 15 * MINUTE ? 1 : sinceQuiet + 1;
+        last = time;
+      } catch {
+        // refused: never reached the directory
+      }
+      expect(sinceQuiet).toBeLessThan(DIRECTORY_THRESHOLD);
+    }
+  });
+
+  test("a client's window stays fixed: it ends 15 minutes after its first failure", () => {
+    let time = 0;
+    const throttle = createSignInThrottle({ maxFailuresPerClient: 2, now: () => time });
+    throttle.attempt('a1', '10.0.0.1');
+    time += 10 * MINUTE;
+    throttle.attempt('a2', '10.0.0.1');
+    expect(() => throttle.attempt('a3', '10.0.0.1')).toThrow(
+      expect.objectContaining({ details: { scope: 'client' } }),
+    );
+    time += 5 * MINUTE;
+    expect(() => throttle.attempt('a3', '10.0.0.1')).not.toThrow();
   });
 });
 

@@ -1,4 +1,5 @@
 // The sign-in routes with a real directory behind them: OpenLDAP's slapd on 127.0.0.1.
+import { randomBytes } from 'node:crypto';
 import { Client } from 'ldapts';
 import {
   authenticate,
@@ -22,7 +23,8 @@ import {
   type Slapd,
 } from '../helpers/slapd.js';
 
-const { alice, bob, svcReporting, lockedUser } = SLAPD_USERS;
+const { alice, bob, svcReporting, lockedUser, mustChange, expired } = SLAPD_USERS;
+const MINUTE = 60 * 1000;
 
 let slapd: Slapd;
 beforeAll(async () => {
@@ -51,7 +53,11 @@ function directoryOptions(overrides: Partial<LdapAuthenticatorOptions> = {}) {
 function assistant(
   express: (typeof EXPRESS_VERSIONS)[number][1],
   audit: MemoryAuditSink,
-  options: { directory?: Partial<LdapAuthenticatorOptions>; maxFailuresPerAccount?: number } = {},
+  options: {
+    directory?: Partial<LdapAuthenticatorOptions>;
+    throttle?: false | { maxFailuresPerAccount?: number };
+    now?: () => number;
+  } = {},
 ) {
   const sessions = createSessionTokens({
     issuer: 'https://assistant.example.test',
@@ -64,9 +70,8 @@ function assistant(
       tokens: sessions,
       passwordSignIn: createLdapAuthenticator(directoryOptions(options.directory)),
       audit,
-      ...(options.maxFailuresPerAccount === undefined
-        ? {}
-        : { throttle: { maxFailuresPerAccount: options.maxFailuresPerAccount } }),
+      ...(options.throttle === undefined ? {} : { throttle: options.throttle }),
+      ...(options.now === undefined ? {} : { now: options.now }),
     }),
   );
   app.get(
@@ -185,7 +190,9 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
   test('the throttle answers 429 before the directory locks the account', async () => {
     const below = SLAPD_PASSWORD_POLICY.maxFailure - 2;
     const audit = createMemoryAuditSink();
-    const agent = await assistant(express, audit, { maxFailuresPerAccount: below });
+    const agent = await assistant(express, audit, {
+      throttle: { maxFailuresPerAccount: below },
+    });
     for (let attempt = 0; attempt < below; attempt++) {
       const res = await agent.post('/auth/session').send({ username: 'bob', password: 'Guess-1' });
       expect(res.status).toBe(401);
@@ -199,18 +206,101 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     });
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
     // The directory saw only the guesses before the limit: bob is not locked there.
-    // ppolicy records a failure just after answering the bind: wait (bounded) for the count.
-    let failures = 0;
-    for (let attempt = 0; attempt < 40 && failures < below; attempt++) {
-      failures = await failureCount(bob.dn);
-      if (failures < below) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(failures).toBe(below);
+    expect(await failuresSettleAt(bob.dn, below)).toBe(below);
     const direct = await createLdapAuthenticator(directoryOptions()).authenticate({
       username: 'bob',
       password: bob.password,
     });
     expect(direct.username).toBe('bob');
+  });
+
+  describe.each([
+    ['search, then bind', {}],
+    [
+      'DN template',
+      {
+        bindDn: undefined,
+        bindPassword: undefined,
+        userDnTemplate: `uid={username},ou=People,${SLAPD_BASE_DN}`,
+        groupBaseDn: `ou=Groups,${SLAPD_BASE_DN}`,
+      },
+    ],
+  ] as const)('password policy (%s)', (_mode, directory) => {
+    test('must-change, expired and locked: the same 401 as a wrong password; the audit knows why', async () => {
+      const audit = createMemoryAuditSink();
+      const agent = await assistant(express, audit, { directory });
+      const bodies = new Set<string>();
+      for (const user of [alice, mustChange, expired, lockedUser]) {
+        const password = user === alice ? 'Wrong-Password-1' : user.password;
+        const res = await agent.post('/auth/session').send({ username: user.uid, password });
+        expectRefusal(res, { status: 401, code: 'invalid_credentials', bearerError: null });
+        bodies.add(JSON.stringify({ ...(res.body as object), request_id: null }));
+      }
+      expect(bodies.size).toBe(1);
+      expect(audit.events.map((event) => [event.outcome, event.details['reason']])).toEqual([
+        ['denied', 'invalid_credentials'],
+        ['denied', 'password_must_change'],
+        ['denied', 'password_expired'],
+        ['denied', 'account_locked'],
+      ]);
+    });
+
+    test('control: a user in good standing signs in', async () => {
+      const agent = await assistant(express, createMemoryAuditSink(), { directory });
+      const res = await agent
+        .post('/auth/session')
+        .send({ username: alice.uid, password: alice.password });
+      expect(res.status).toBe(200);
+    });
+  });
+
+  test('control: without the throttle, five wrong passwords lock the account at the directory', async () => {
+    const user = await newPerson('unthrottled');
+    const audit = createMemoryAuditSink();
+    const agent = await assistant(express, audit, { throttle: false });
+    for (let attempt = 0; attempt < SLAPD_PASSWORD_POLICY.maxFailure; attempt++) {
+      const res = await agent
+        .post('/auth/session')
+        .send({ username: user.uid, password: 'Guess-1' });
+      expect(res.status).toBe(401);
+    }
+    expect(await lockedWithin(user.dn, 2_000)).toBe(true);
+    const right = await agent
+      .post('/auth/session')
+      .send({ username: user.uid, password: user.password });
+    expectRefusal(right, { status: 401, code: 'invalid_credentials', bearerError: null });
+    expect(audit.events.at(-1)?.details['reason']).toBe('account_locked');
+  });
+
+  test('the default throttle never lets guesses lock an account at a directory threshold of 5', async () => {
+    const user = await newPerson('throttled');
+    let time = Date.now();
+    const agent = await assistant(express, createMemoryAuditSink(), { now: () => time });
+    const guess = () =>
+      agent.post('/auth/session').send({ username: user.uid, password: 'Guess-1' });
+    // Two guesses, then two 10 minutes later: 4 reach the directory.
+    for (const wait of [0, 0, 10 * MINUTE, 0]) {
+      time += wait;
+      expect((await guess()).status).toBe(401);
+    }
+    // 20 minutes after the first guess but 10 after the last: still refused, before the
+    // directory, right password or not.
+    time += 10 * MINUTE;
+    for (const password of ['Guess-1', user.password]) {
+      const res = await agent.post('/auth/session').send({ username: user.uid, password });
+      expectRefusal(res, { status: 429, code: 'too_many_attempts' });
+    }
+    expect(await lockedWithin(user.dn, 300)).toBe(false);
+    expect(await failuresSettleAt(user.dn, SLAPD_PASSWORD_POLICY.maxFailure - 1)).toBe(
+      SLAPD_PASSWORD_POLICY.maxFailure - 1,
+    );
+    // Quiet for 15 minutes: the right password works, and the directory's count is cleared.
+    time += 15 * MINUTE;
+    const right = await agent
+      .post('/auth/session')
+      .send({ username: user.uid, password: user.password });
+    expect(right.status).toBe(200);
+    expect(await failuresSettleAt(user.dn, 0)).toBe(0);
   });
 
   test('directory down: 503 with a generic message, and the process keeps serving', async () => {
@@ -228,6 +318,61 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     expect((await agent.get('/health')).body).toEqual({ ok: true });
   });
 });
+
+/** A new person under ou=People, for tests that change their state at the directory. */
+async function newPerson(prefix: string): Promise<{ uid: string; dn: string; password: string }> {
+  const uid = `${prefix}-${randomBytes(4).toString('hex')}`;
+  const person = { uid, dn: `uid=${uid},ou=People,${SLAPD_BASE_DN}`, password: `${uid}-Pw-1` };
+  const client = new Client({ url: slapd.url, timeout: 5_000 });
+  try {
+    await client.bind(SLAPD_ADMIN.dn, SLAPD_ADMIN.password);
+    await client.add(person.dn, {
+      objectClass: 'inetOrgPerson',
+      ...{ uid, cn: uid, sn: uid, mail: `${uid}@example.com` },
+      userPassword: person.password,
+    });
+  } finally {
+    await client.unbind();
+  }
+  return person;
+}
+
+/**
+ * Whether ppolicy has locked the entry, waiting (bounded) for it: slapd answers a failed bind
+ * before ppolicy records the failure.
+ */
+async function lockedWithin(dn: string, ms: number): Promise<boolean> {
+  const client = new Client({ url: slapd.url, timeout: 5_000 });
+  try {
+    await client.bind(SLAPD_ADMIN.dn, SLAPD_ADMIN.password);
+    const deadline = Date.now() + ms;
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const { searchEntries } = await client.search(dn, {
+        scope: 'base',
+        attributes: ['pwdAccountLockedTime'],
+      });
+      if ((searchEntries[0]?.['pwdAccountLockedTime'] ?? []).length > 0) return true;
+      if (Date.now() > deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return false;
+  } finally {
+    await client.unbind();
+  }
+}
+
+/**
+ * ppolicy's failure count for an entry once it reaches `expected`, or its last value after 2 s:
+ * slapd answers a bind before ppolicy records its outcome, so the count is awaited (bounded).
+ */
+async function failuresSettleAt(dn: string, expected: number): Promise<number> {
+  let failures = await failureCount(dn);
+  for (let attempt = 0; attempt < 40 && failures !== expected; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    failures = await failureCount(dn);
+  }
+  return failures;
+}
 
 /** ppolicy's record of failed binds for an entry, read as the directory administrator. */
 async function failureCount(dn: string): Promise<number> {

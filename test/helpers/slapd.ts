@@ -8,7 +8,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Client } from 'ldapts';
+import { Client, Control } from 'ldapts';
 
 export interface Slapd {
   url: string;
@@ -36,12 +36,21 @@ const POLICIES = `ou=Policies,${SLAPD_BASE_DN}`;
 export const SLAPD_READER = { dn: `cn=reader,${SLAPD_BASE_DN}`, password: 'reader-Password-1' };
 export const SLAPD_ADMIN = { dn: `cn=admin,${SLAPD_BASE_DN}`, password: 'admin-Password-1' };
 
-/** Applies to every entry; several wrong passwords within the interval lock the account. */
+/**
+ * Applies to every entry: several wrong passwords within the interval lock the account; a
+ * password an administrator reset must be changed before use; passwords expire after
+ * `maxAgeSeconds`, with a warning in the last `expireWarningSeconds`, and no grace logins.
+ */
 export const SLAPD_PASSWORD_POLICY = {
   dn: `cn=default,${POLICIES}`,
   maxFailure: 5,
   lockoutSeconds: 300,
+  maxAgeSeconds: 90 * 86_400,
+  expireWarningSeconds: 7 * 86_400,
 };
+
+/** The default policy, but an expired password still binds this many times (graceUser's). */
+export const SLAPD_GRACE_POLICY = { dn: `cn=grace,${POLICIES}`, graceLogins: 100 };
 
 function person(uid: string, ou: string, cn: string, pw: string, mail = `${uid}@example.com`) {
   return { uid, dn: `uid=${uid},${ou}`, cn, sn: cn.split(' ').at(-1)!, mail, password: pw };
@@ -53,6 +62,14 @@ export const SLAPD_USERS = {
   svcReporting: person('svc-reporting', SERVICES, 'Reporting Service', 'svc-Password-1'),
   /** Administratively locked (pwdAccountLockedTime 000001010000Z): the right password fails. */
   lockedUser: person('locked-user', PEOPLE, 'Locked User', 'locked-Password-1'),
+  /** pwdReset TRUE: the right password binds, with the policy error changeAfterReset. */
+  mustChange: person('must-change', PEOPLE, 'Must Change', 'must-change-Password-1'),
+  /** Password changed longer ago than pwdMaxAge, no grace: the right password fails (expired). */
+  expired: person('expired-user', PEOPLE, 'Expired User', 'expired-Password-1'),
+  /** Expired too, but under the grace policy: binds, with graceAuthNsRemaining. */
+  graceUser: person('grace-user', PEOPLE, 'Grace User', 'grace-Password-1'),
+  /** Password expires within pwdExpireWarning: binds, with timeBeforeExpiration. */
+  expiringSoon: person('expiring-soon', PEOPLE, 'Expiring Soon', 'expiring-Password-1'),
   zoe: person('zoë', PEOPLE, 'Zoë Ünïcode', 'zoë-Password-1', 'zoe@example.com'),
   /** dup1 and dup2 share a mail address: a sign-in by mail matches two entries. */
   dup1: person('dup1', PEOPLE, 'Duplicate One', 'dup1-Password-1', 'shared@example.com'),
@@ -80,6 +97,14 @@ const MODULES = firstExisting(['/usr/lib/ldap', '/usr/lib64/openldap', '/usr/lib
 const SCHEMAS = firstExisting(['/etc/ldap/schema', '/etc/openldap/schema']);
 
 const run = promisify(execFile);
+
+// LDAP Relax Rules (draft-zeilenga-ldap-relax): lets the rootdn write operational attributes.
+const RELAX_OID = '1.3.6.1.4.1.4203.666.5.12';
+
+/** `20240131120000Z`, as LDAP's GeneralizedTime syntax wants it. */
+function generalizedTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:T]|\.\d+/g, '');
+}
 
 /** {SSHA} as slappasswd makes it, so binds go through slapd's hash check like production. */
 function ssha(password: string): string {
@@ -117,6 +142,7 @@ function config(dir: string): string {
 modulepath ${MODULES}
 moduleload back_mdb
 moduleload memberof
+# ppolicy's schema (pwdPolicy, pwdReset, ...) is built into the module since OpenLDAP 2.5.
 moduleload ppolicy
 moduleload refint
 TLSCACertificateFile ${dir}/ca.pem
@@ -137,6 +163,9 @@ overlay refint
 refint_attributes member
 overlay ppolicy
 ppolicy_default "${SLAPD_PASSWORD_POLICY.dn}"
+# Without it, a bind to a locked account gets a policy response with no error, and only a
+# search account reading pwdAccountLockedTime can tell why it failed.
+ppolicy_use_lockout
 
 access to attrs=userPassword
   by anonymous auth
@@ -197,26 +226,55 @@ async function load(client: Client): Promise<void> {
     o: 'Example',
   });
   for (const dn of [PEOPLE, GROUPS, SERVICES, POLICIES]) await client.add(dn, ou(dn));
-  await client.add(SLAPD_PASSWORD_POLICY.dn, {
+  const policy = {
     objectClass: ['device', 'pwdPolicy'],
     pwdAttribute: 'userPassword',
     pwdLockout: 'TRUE',
     pwdMaxFailure: String(SLAPD_PASSWORD_POLICY.maxFailure),
     pwdLockoutDuration: String(SLAPD_PASSWORD_POLICY.lockoutSeconds),
     pwdFailureCountInterval: String(SLAPD_PASSWORD_POLICY.lockoutSeconds),
+    pwdMustChange: 'TRUE',
+    pwdMaxAge: String(SLAPD_PASSWORD_POLICY.maxAgeSeconds),
+    pwdExpireWarning: String(SLAPD_PASSWORD_POLICY.expireWarningSeconds),
+    pwdGraceAuthNLimit: '0',
+  };
+  await client.add(SLAPD_PASSWORD_POLICY.dn, policy);
+  await client.add(SLAPD_GRACE_POLICY.dn, {
+    ...policy,
+    pwdGraceAuthNLimit: String(SLAPD_GRACE_POLICY.graceLogins),
   });
   await client.add(SLAPD_READER.dn, {
     objectClass: ['organizationalRole', 'simpleSecurityObject'],
     userPassword: ssha(SLAPD_READER.password),
   });
+  const { lockedUser, mustChange, expired, graceUser, expiringSoon } = SLAPD_USERS;
+  const daysAgo = (days: number) => generalizedTime(Date.now() - days * 86_400_000);
+  const maxAgeDays = SLAPD_PASSWORD_POLICY.maxAgeSeconds / 86_400;
+  const policyState = new Map<string, Record<string, string>>([
+    [lockedUser.dn, { pwdAccountLockedTime: '000001010000Z' }],
+    [mustChange.dn, { pwdReset: 'TRUE' }],
+    [expired.dn, { pwdChangedTime: daysAgo(maxAgeDays + 10) }],
+    [
+      graceUser.dn,
+      { pwdChangedTime: daysAgo(maxAgeDays + 10), pwdPolicySubentry: SLAPD_GRACE_POLICY.dn },
+    ],
+    [expiringSoon.dn, { pwdChangedTime: daysAgo(maxAgeDays - 1) }],
+  ]);
   for (const user of Object.values(SLAPD_USERS)) {
-    const locked = user === SLAPD_USERS.lockedUser;
-    await client.add(user.dn, {
-      objectClass: 'inetOrgPerson',
-      ...{ uid: user.uid, cn: user.cn, sn: user.sn, mail: user.mail, displayName: user.cn },
-      userPassword: ssha(user.password),
-      ...(locked ? { pwdAccountLockedTime: '000001010000Z' } : {}),
-    });
+    const state = policyState.get(user.dn);
+    await client.add(
+      user.dn,
+      {
+        objectClass: 'inetOrgPerson',
+        ...{ uid: user.uid, cn: user.cn, sn: user.sn, mail: user.mail, displayName: user.cn },
+        userPassword: ssha(user.password),
+        ...state,
+      },
+      // pwdChangedTime is NO-USER-MODIFICATION: only the Relax control lets the rootdn set it.
+      state?.['pwdChangedTime'] === undefined
+        ? undefined
+        : new Control(RELAX_OID, { critical: true }),
+    );
   }
   // In order: memberof writes memberOf only into member entries that already exist.
   for (const { dn, cn, members } of Object.values(SLAPD_GROUPS)) {

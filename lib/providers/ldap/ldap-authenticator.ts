@@ -1,17 +1,12 @@
 import { AndFilter, EqualityFilter, OrFilter, type Entry, type Filter } from 'ldapts';
-import { allValues, escapeDnValue } from './ldap-entry.js';
+import { escapeDnValue } from './ldap-entry.js';
 import type { z } from 'zod';
 import { isIdentityError } from '../../core/errors.js';
 import type { Identity } from '../../core/identity.js';
 import { parseOptions } from '../../core/options.js';
 import type { PasswordAuthenticator, PasswordCredentials } from '../../core/password-sign-in.js';
 import { readPasswordCredentials } from '../../core/password-sign-in.js';
-import {
-  bindFailureReason,
-  directoryUnavailable,
-  isCredentialFailure,
-  signInRefused,
-} from './directory-errors.js';
+import { directoryUnavailable, signInRefused } from './directory-errors.js';
 import { lookupGroups, type GroupLookup } from './group-lookup.js';
 import {
   defaultClientFactory,
@@ -20,6 +15,7 @@ import {
   type ConnectionSettings,
 } from './ldap-connection.js';
 import { identityFromEntry, type EntryMapping, compileEntryMapping } from './ldap-identity.js';
+import { userBind } from './user-bind.js';
 import type { LdapClient } from './ldap-options.js';
 import {
   DEFAULT_LDAP_CONNECT_TIMEOUT_MS,
@@ -38,18 +34,21 @@ type Mode =
   | { kind: 'upn'; accountSuffix: string }
   | { kind: 'dn'; template: string };
 
-// Characters that would make a UPN name something else: a DN, a down-level `DOMAIN\user`, or
-// another domain's account.
+// Characters that would make a UPN's local part name something else: a DN, a down-level
+// `DOMAIN\user`, or another domain's account.
 const UPN_UNSAFE = /[@\\/,=+<>#;"]/;
 
 /**
  * Signs people in against Active Directory or another LDAP directory, and returns their
  * {@link Identity} (provider `ldap`) with groups, nested ones included, mapped to roles.
  *
- * Two ways to find the account: direct bind (`accountSuffix`: `alice` binds as
- * `alice@company.com`; or `userDnTemplate`), and search-then-bind (`bindDn`: a read-only account
- * finds exactly one matching entry, then the user binds as it). Every sign-in uses a fresh
- * connection, closed on every path; TLS with certificate checks is required unless
+ * Two ways to find the account: direct bind (`accountSuffix`: `alice` or `alice@company.com`
+ * binds as `alice@company.com`; or `userDnTemplate`), and search-then-bind (`bindDn`: a read-only
+ * account finds exactly one matching entry, then the user binds as it). The user's bind carries
+ * the password policy control: a password that must be changed, has expired or belongs to a
+ * locked account is refused even where the directory lets the bind succeed. Every sign-in uses a
+ * fresh connection, closed on every path, and every network step (connect, TLS handshake, each
+ * bind and search) has its own time limit; TLS with certificate checks is required unless
  * `dangerouslyAllowPlaintext` is set.
  *
  * @example
@@ -77,14 +76,15 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Pass
   const operations = 4 + (parsed.type === 'active-directory' ? 1 : groups.maxDepth + 1);
 
   async function signIn(credentials: PasswordCredentials): Promise<Identity> {
-    const { username, password } = credentials;
-    if (mode.kind === 'upn' && UPN_UNSAFE.test(username)) throw signInRefused('username_invalid');
+    const { password } = credentials;
+    const username =
+      mode.kind === 'upn' ? upnLocalPart(credentials.username, mode) : credentials.username;
     return withConnection(connection, operations, async (client) => {
       let entry: Entry;
       if (mode.kind === 'search') {
         await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
         entry = await findUser(client, mode.filter(username));
-        await userBind(client, entry.dn, password, lockedReason(entry));
+        await userBind(client, entry.dn, password, entry);
         // Groups are read with the search account's rights, not the user's.
         await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
       } else if (mode.kind === 'upn') {
@@ -163,31 +163,20 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Pass
   } satisfies PasswordAuthenticator);
 }
 
-async function userBind(
-  client: LdapClient,
-  dn: string,
-  password: string,
-  knownReason?: string,
-): Promise<void> {
-  try {
-    await client.bind(dn, password);
-  } catch (error) {
-    if (isCredentialFailure(error)) {
-      throw signInRefused(knownReason ?? bindFailureReason(error), error);
-    }
-    // A DN the server cannot parse (from a template) is the user's input, not an outage.
-    if (error instanceof Error && error.name === 'InvalidDNSyntaxError') {
-      throw signInRefused('username_invalid', error);
-    }
-    throw directoryUnavailable('user_bind', error);
+/**
+ * The name to put before `accountSuffix`: `alice` as typed, or `alice` from `alice@company.com`
+ * when the domain is the configured one (compared case-insensitively, as DNS names are), which is
+ * what people type when Windows shows them their UPN and what the sign-in form's `email` field
+ * carries. Any other domain is another account (or another forest): refused, never rewritten.
+ */
+function upnLocalPart(username: string, mode: { accountSuffix: string }): string {
+  const at = username.lastIndexOf('@');
+  const local = at === -1 ? username : username.slice(0, at);
+  if (at !== -1 && username.slice(at).toLowerCase() !== mode.accountSuffix.toLowerCase()) {
+    throw signInRefused('username_invalid');
   }
-}
-
-// OpenLDAP's ppolicy marks a locked account with pwdAccountLockedTime, but keeps the mark after
-// a temporary lock has expired until the next successful bind: so the bind decides, and the mark
-// only names the reason when the bind fails.
-function lockedReason(entry: Entry): string | undefined {
-  return allValues(entry, 'pwdAccountLockedTime').length > 0 ? 'account_locked' : undefined;
+  if (local === '' || UPN_UNSAFE.test(local)) throw signInRefused('username_invalid');
+  return local;
 }
 
 async function step<T>(name: string, run: () => Promise<T>): Promise<T> {

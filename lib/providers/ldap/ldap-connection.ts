@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
+import { connect, type ConnectionOptions } from 'node:tls';
 import { Client, type ClientOptions } from 'ldapts';
 import { directoryUnavailable } from './directory-errors.js';
 import type { LdapClient } from './ldap-options.js';
@@ -20,9 +20,14 @@ export const defaultClientFactory = (options: ClientOptions): LdapClient => new 
 
 /**
  * Runs `work` on a fresh connection that is closed on every path. A fresh connection per sign-in
- * keeps one user's bind from ever serving another's request. The whole exchange is bounded too:
- * a server that accepts the TCP connection and then stalls a TLS handshake would otherwise hold
- * the sign-in forever (ldapts's timeouts cover connect and each message, not the handshake).
+ * keeps one user's bind from ever serving another's request.
+ *
+ * Every network step has its own limit: the TCP connect and, for `ldaps://`, the TLS handshake
+ * with it, `connectTimeoutMs`; the StartTLS request `timeoutMs` and its TLS handshake
+ * `connectTimeoutMs` again; each bind or search `timeoutMs`. A directory that stalls any one step
+ * is given up on after that step's limit. The whole exchange also has a deadline, the sum of
+ * those limits over `operations` binds and searches, for a directory that answers every step
+ * slowly but just in time; see {@link connectionDeadlineMs}.
  */
 export async function withConnection<T>(
   settings: ConnectionSettings,
@@ -33,6 +38,9 @@ export async function withConnection<T>(
     url: settings.url,
     connectTimeout: settings.connectTimeoutMs,
     timeout: settings.timeoutMs,
+    // ldapts bounds the TCP connect (for ldaps://, until the handshake is done) and each message,
+    // but not the handshake of startTLS(), which it starts on the open socket with no timer.
+    createSecureConnection: tlsConnectWithin(settings.connectTimeoutMs),
     ...(settings.startTls || settings.tlsOptions === undefined
       ? {}
       : { tlsOptions: settings.tlsOptions }),
@@ -43,14 +51,15 @@ export async function withConnection<T>(
       () => {
         reject(directoryUnavailable('deadline', new Error('timed out')));
       },
-      settings.connectTimeoutMs + operations * settings.timeoutMs,
+      connectionDeadlineMs(settings, operations),
     );
   });
   try {
     const run = async (): Promise<T> => {
       if (settings.startTls) {
         try {
-          await client.startTLS(settings.tlsOptions);
+          // A copy: ldapts writes the socket into the options it is given.
+          await client.startTLS({ ...settings.tlsOptions });
         } catch (cause) {
           // Nothing has been sent yet; no password is sent on a connection that is not upgraded.
           throw directoryUnavailable('starttls', cause);
@@ -67,6 +76,42 @@ export async function withConnection<T>(
     // unbind() closes the socket; a dead connection makes it throw, which changes nothing.
     await client.unbind().catch(() => undefined);
   }
+}
+
+/**
+ * The longest a sign-in can wait for the directory: the connect (TLS included), the StartTLS
+ * request and handshake when used, and `operations` binds and searches, each at its limit. With
+ * the defaults (5 s each) that is 80 s for type `ldap` (15 operations with `maxGroupDepth` 10)
+ * and 30 s for Active Directory, plus 10 s with StartTLS; reached only by a directory that
+ * answers every single step just before its limit. One stalled step ends the sign-in at that
+ * step's own limit.
+ */
+export function connectionDeadlineMs(settings: ConnectionSettings, operations: number): number {
+  const startTls = settings.startTls ? settings.timeoutMs + settings.connectTimeoutMs : 0;
+  return settings.connectTimeoutMs + startTls + operations * settings.timeoutMs;
+}
+
+/**
+ * `tls.connect` whose handshake fails with ETIMEDOUT when it has not finished within
+ * `timeoutMs`: for ldapts's `createSecureConnection`, used for `ldaps://` and for StartTLS.
+ */
+export function tlsConnectWithin(timeoutMs: number): typeof connect {
+  // ldapts calls it as connect(port, host, options) and as connect(options); both pass through.
+  return ((...args: Parameters<typeof connect>) => {
+    const socket = connect(...args);
+    const timer = setTimeout(() => {
+      const error: NodeJS.ErrnoException = new Error(
+        `TLS handshake not finished within ${timeoutMs} ms`,
+      );
+      error.code = 'ETIMEDOUT';
+      socket.destroy(error);
+    }, timeoutMs);
+    const done = (): void => {
+      clearTimeout(timer);
+    };
+    socket.once('secureConnect', done).once('close', done);
+    return socket;
+  }) as typeof connect;
 }
 
 /** TLS options with certificate checks on, and the host name checked against the certificate. */

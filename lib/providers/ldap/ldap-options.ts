@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import type { ClientOptions, SearchOptions, SearchResult } from 'ldapts';
+import type { ClientOptions, Control, SearchOptions, SearchResult } from 'ldapts';
 import { z } from 'zod';
 import { mappingSchema } from '../../core/identity-mapping.js';
 import { functionOption } from '../../core/option-schemas.js';
 
-/** Default: 5000 (5 seconds) to open the connection, TLS included. */
+/** Default: 5000 (5 seconds) to connect, TLS handshake included (also the one after StartTLS). */
 export const DEFAULT_LDAP_CONNECT_TIMEOUT_MS = 5_000;
 /** Default: 5000 (5 seconds) for each bind or search. ldapts itself waits forever. */
 export const DEFAULT_LDAP_TIMEOUT_MS = 5_000;
@@ -53,7 +53,9 @@ export const ldapOptionsSchema = z.strictObject({
   baseDn: z.string().min(3).max(1_024),
   /**
    * Active Directory direct bind: appended to the username to form the UPN (`@company.com`).
-   * Without `bindDn`, sign-in binds directly as `username + accountSuffix`.
+   * Without `bindDn`, sign-in binds directly as `username + accountSuffix`. A full UPN in this
+   * domain (`alice@company.com`, domain in any case) is accepted as `alice`; any other domain is
+   * refused.
    */
   accountSuffix: z
     .string()
@@ -90,8 +92,18 @@ export const ldapOptionsSchema = z.strictObject({
       patterns: z.array(z.union([z.string().min(1), z.instanceof(RegExp)])).optional(),
     })
     .optional(),
+  /**
+   * Default: 5000. For the TCP connect with, for LDAPS, its TLS handshake; and for the TLS
+   * handshake after StartTLS. A directory that accepts connections and then stalls the handshake
+   * is a 503 after this long.
+   */
   connectTimeoutMs: z.number().int().min(100).max(60_000).optional(),
-  /** Default: 5000. For each operation (bind, search). */
+  /**
+   * Default: 5000. For each operation: the StartTLS request, each bind, each search. A sign-in
+   * waits at most `connectTimeoutMs` + (operations × `timeoutMs`) (+ one of each for StartTLS),
+   * where operations is 5 on Active Directory and 5 + `maxGroupDepth` elsewhere: 30 s and 80 s
+   * with the defaults, reached only by a directory that answers every step just in time.
+   */
   timeoutMs: z.number().int().min(100).max(60_000).optional(),
   /** Injectable LDAP client factory (a proxy, a test transport). Default: ldapts `Client`. */
   createClient: functionOption<(options: ClientOptions) => LdapClient>().optional(),
@@ -100,10 +112,14 @@ export const ldapOptionsSchema = z.strictObject({
 /** Options of `createLdapAuthenticator()`. */
 export type LdapAuthenticatorOptions = z.input<typeof ldapOptionsSchema>;
 
-/** The part of ldapts's `Client` this package uses. */
+/**
+ * The part of ldapts's `Client` this package uses. A replacement must send the `controls` of a
+ * bind and, like ldapts, parse a response control into the request control of the same OID:
+ * that is how the password policy's answer is read (a password that must be changed binds).
+ */
 export interface LdapClient {
   startTLS(options?: ConnectionOptions): Promise<void>;
-  bind(dn: string, password?: string): Promise<void>;
+  bind(dn: string, password?: string, controls?: Control | Control[]): Promise<void>;
   search(base: string, options?: SearchOptions): Promise<SearchResult>;
   unbind(): Promise<void>;
 }

@@ -1,7 +1,15 @@
 // Active Directory behaviour against a real domain controller: Samba's AD DC, provisioned into a
 // temp directory and listening on 127.0.0.1 (scripts/ad/samba-ad.sh).
+import express from 'express';
 import { Client } from 'ldapts';
+import { closeServers, serve } from '../../helpers/http.js';
 import { refusal } from '../../helpers/refusal.js';
+import {
+  createMemoryAuditSink,
+  createSessionTokens,
+  generateSigningKey,
+  sessionRoutes,
+} from '../../../lib/index.js';
 import { createLdapAuthenticator, type LdapAuthenticatorOptions } from '../../../lib/ldap.js';
 import {
   SAMBA_AD_ADMIN,
@@ -168,8 +176,59 @@ describe('bind sub-codes: the same 401 for the client, the precise reason for th
   });
 });
 
+describe('the full UPN, as people type it (and as the sign-in form\'s "email" field sends it)', () => {
+  test.each([alice.upn, 'alice@EXAMPLE.TEST', 'Alice@Example.Test'])(
+    '%s signs alice in',
+    async (username) => {
+      const identity = await directory().authenticate({ username, password: alice.password });
+      expect(identity.username).toBe('alice');
+    },
+  );
+
+  test('through the sign-in route, in the "email" field', async () => {
+    const audit = createMemoryAuditSink();
+    const app = express();
+    app.use(
+      '/auth',
+      sessionRoutes({
+        tokens: createSessionTokens({
+          issuer: 'https://assistant.example.test',
+          signingKeys: [generateSigningKey()],
+        }),
+        passwordSignIn: directory(),
+        audit,
+      }),
+    );
+    const agent = await serve(app);
+    try {
+      const res = await agent
+        .post('/auth/session')
+        .send({ email: alice.upn, password: alice.password });
+      expect(res.status).toBe(200);
+      expect((res.body as { user: { username: string } }).user.username).toBe('alice');
+    } finally {
+      await closeServers();
+    }
+  });
+
+  test('control: a wrong password with the full UPN is still the 401 of a wrong password', async () => {
+    const error = await refusal(
+      directory().authenticate({ username: alice.upn, password: 'Wrong-Passw0rd!' }),
+    );
+    expect(error.details['reason']).toBe('invalid_credentials');
+  });
+});
+
 test('a down-level or foreign-domain name cannot be smuggled into a UPN bind', async () => {
-  for (const username of ['EXAMPLE\\alice', 'alice@other.test', alice.dn]) {
+  for (const username of [
+    'EXAMPLE\\alice',
+    'alice@other.test',
+    'alice@example.test.other.test',
+    'alice@sub.example.test',
+    'alice@example.test@example.test',
+    '@example.test',
+    alice.dn,
+  ]) {
     const error = await refusal(directory().authenticate({ username, password: alice.password }));
     expect(error.code).toBe('invalid_credentials');
     expect(error.details['reason']).toBe('username_invalid');

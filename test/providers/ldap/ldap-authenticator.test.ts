@@ -54,9 +54,9 @@ function countingFactory() {
         calls.startTls += 1;
         await client.startTLS(tls);
       },
-      bind: async (dn, password) => {
+      bind: async (dn, password, controls) => {
         calls.binds.push(dn);
-        await client.bind(dn, password);
+        await client.bind(dn, password, controls);
       },
       search: (base, options) => client.search(base, options),
       unbind: async () => {
