@@ -37,6 +37,8 @@ beforeAll(() => {
       'express@5',
       '@types/express@5',
       '@types/node@20',
+      // The oldest TypeScript the published declarations support (generic typed arrays).
+      'typescript-oldest@npm:typescript@~5.7.0',
     ],
     scratch,
   );
@@ -97,6 +99,26 @@ console.log(JSON.stringify({ ok, refused: refused.status, challenge: refused.hea
     saml: 'function',
     oidc: 'function',
   });
+});
+
+test('a CommonJS consumer require()s every entry point (Node 20.19+ loads ES modules)', () => {
+  writeFileSync(
+    join(scratch, 'consumer.cjs'),
+    `
+const root = require('express-identity-passthrough');
+const { createLdapAuthenticator } = require('express-identity-passthrough/ldap');
+const { createSamlSignIn } = require('express-identity-passthrough/saml');
+const { createOidcSignIn } = require('express-identity-passthrough/oidc');
+console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError, typeof createLdapAuthenticator, typeof createSamlSignIn, typeof createOidcSignIn]));
+`,
+  );
+  expect(JSON.parse(run(process.execPath, ['consumer.cjs'], scratch))).toEqual([
+    'function',
+    'function',
+    'function',
+    'function',
+    'function',
+  ]);
 });
 
 test('a strict TypeScript consumer type-checks against the published declarations', () => {
@@ -160,6 +182,10 @@ void samlOptions; void oidcOptions; void samlRoutes; void exchangeStrategy;
   );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   expect(() => run(process.execPath, [tsc, '-p', 'tsconfig.json'], scratch)).not.toThrow();
+  // The oldest TypeScript the README names reads the same declarations.
+  const oldest = join(scratch, 'node_modules', 'typescript-oldest', 'bin', 'tsc');
+  expect(run(process.execPath, [oldest, '--version'], scratch)).toMatch(/^Version 5\.7\./);
+  expect(() => run(process.execPath, [oldest, '-p', 'tsconfig.json'], scratch)).not.toThrow();
   // A type error in consumer code is still caught: the check is not vacuous.
   writeFileSync(
     join(scratch, 'consumer.ts'),
