@@ -8,6 +8,7 @@ import { IdentityError } from '../../core/errors.js';
 export function joseErrorToIdentityError(
   error: unknown,
   audience: readonly string[],
+  nowSec: number,
 ): IdentityError {
   if (error instanceof IdentityError) return error;
   if (error instanceof errors.JWTExpired) {
@@ -20,7 +21,7 @@ export function joseErrorToIdentityError(
       : new IdentityError(
           'token_expired',
           'The access token has expired. Sign in again or refresh the token, then retry.',
-          { cause: error, details: { claim: 'exp' } },
+          { cause: error, details: { claim: 'exp', ...clockDifference(error.payload, nowSec) } },
         );
   }
   if (error instanceof errors.JWTClaimValidationFailed) {
@@ -47,7 +48,15 @@ export function joseErrorToIdentityError(
         return new IdentityError(
           'token_audience_invalid',
           `The token is not meant for this API: its audience must include ${audience.map((value) => `"${value}"`).join(' or ')}. Request a token for this API.`,
-          { cause: error, details },
+          // Both sides, for the operator: which API the token was requested for is the fix.
+          {
+            cause: error,
+            details: {
+              ...details,
+              expected: [...audience],
+              carried: carriedAudience(error.payload),
+            },
+          },
         );
       case 'nbf':
       case 'iat':
@@ -97,4 +106,23 @@ export function joseErrorToIdentityError(
     'The bearer token could not be read as a signed JWT.',
     { cause: error },
   );
+}
+
+// How long ago the token expired, by this server's clock: a few seconds means a slow client or
+// refresh; hours mean a stale token; a token "expired" in the future means a clock apart.
+function clockDifference(payload: Record<string, unknown>, nowSec: number): Record<string, number> {
+  const exp = payload['exp'];
+  return typeof exp === 'number' && Number.isFinite(exp)
+    ? { exp, expired_sec_ago: Math.round(nowSec - exp) }
+    : {};
+}
+
+// The token's own audience, bounded: it comes from the token, not from this configuration.
+function carriedAudience(payload: Record<string, unknown>): string[] {
+  const aud = payload['aud'];
+  const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+  return values
+    .filter((value): value is string => typeof value === 'string')
+    .slice(0, 5)
+    .map((value) => value.slice(0, 200));
 }

@@ -89,7 +89,7 @@ export function createTokenVerifier<Issuer extends TrustedIssuer>(options: {
         ...(issuer.requireAccessTokenType ? { typ: 'at+jwt' } : {}),
       });
     } catch (error) {
-      throw joseErrorToIdentityError(error, issuer.audience);
+      throw joseErrorToIdentityError(error, issuer.audience, nowSec);
     }
     checkTimes(result.payload, issuer, nowSec);
     return { claims: result.payload, header: result.protectedHeader, issuer };

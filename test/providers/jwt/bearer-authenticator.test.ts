@@ -63,3 +63,38 @@ describe('createBearerAuthenticator validates its options', () => {
     expect(() => createBearerAuthenticator(options)).not.toThrow();
   });
 });
+
+describe('refusals carry what was compared, for the audit event', () => {
+  async function refusal(claims: Record<string, unknown>) {
+    const authorization = `Bearer ${await idp.sign(claims)}`;
+    try {
+      await createBearerAuthenticator(good()).authenticate({
+        headers: { authorization },
+        authorization: [authorization],
+        url: '/',
+      });
+    } catch (error) {
+      return error as { code: string; details?: Record<string, unknown> };
+    }
+    throw new Error('the token was accepted');
+  }
+
+  test('an expired token: its exp and how long ago by this server clock', async () => {
+    const exp = Math.floor(Date.now() / 1000) - 7200;
+    const error = await refusal({ sub: 'alice', exp });
+    expect(error.code).toBe('token_expired');
+    expect(error.details).toMatchObject({ claim: 'exp', exp });
+    expect(error.details?.['expired_sec_ago']).toBeGreaterThanOrEqual(7199);
+    expect(error.details?.['expired_sec_ago']).toBeLessThan(7300);
+  });
+
+  test('a token for another API: the audience expected and the one carried', async () => {
+    const error = await refusal({ sub: 'alice', aud: ['api://other', 'x'.repeat(500)] });
+    expect(error.code).toBe('token_audience_invalid');
+    expect(error.details).toMatchObject({
+      claim: 'aud',
+      expected: [TEST_AUDIENCE],
+      carried: ['api://other', 'x'.repeat(200)],
+    });
+  });
+});
