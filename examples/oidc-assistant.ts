@@ -21,6 +21,10 @@
 //
 // Okta, Keycloak, Auth0 or another OIDC provider: OIDC_PROVIDER=okta|keycloak|auth0|generic and
 // OIDC_ISSUER=<issuer URL> instead of ENTRA_TENANT_ID.
+//
+// On a development machine, APP_URL=http://127.0.0.1:3000 works too: the session cookie is then
+// `eip-session` without Secure (a `__Host-` cookie must be Secure), for the sign-in routes and
+// authenticate() alike, because both are given the same cookie setting.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import express, { type Express } from 'express';
@@ -40,6 +44,7 @@ import {
   oidcRoutes,
   oidcSessionStrategy,
   type ExchangeStrategyOptions,
+  type OidcRoutesOptions,
   type OidcSignInOptions,
 } from 'express-identity-passthrough/oidc';
 
@@ -55,6 +60,11 @@ export interface OidcAssistantOptions {
   api: { origin: string; audience: string };
   /** An API reached with a token exchanged for its audience. */
   dataApi: { origin: string; audience: string };
+  /**
+   * The session cookie, for the sign-in routes and authenticate() both. Default: Secure
+   * (`__Host-eip-session`) unless `sessions.issuer` is plain http://127.0.0.1 or localhost.
+   */
+  cookie?: OidcRoutesOptions['cookie'];
   audit?: AuditSink;
 }
 
@@ -80,14 +90,18 @@ export function createOidcAssistant(options: OidcAssistantOptions): Express {
     ...audit,
   });
 
+  const appUrl = new URL(options.sessions.issuer);
+  // One cookie setting for the routes that set the cookie and the middleware that reads it.
+  const cookie = options.cookie ?? { secure: appUrl.protocol === 'https:' };
+
   const app = express();
   // GET /auth/oidc/login?returnTo=/ starts a sign-in; the IdP redirects to /auth/oidc/callback.
-  app.use('/auth/oidc', oidcRoutes({ oidc, tokens: sessions, ...audit }));
+  app.use('/auth/oidc', oidcRoutes({ oidc, tokens: sessions, cookie, ...audit }));
   app.use(
     '/ai',
     authenticate({
       issuers: [sessions.trustedIssuer()],
-      sessionCookie: { allowedOrigins: [new URL(options.sessions.issuer).origin] },
+      sessionCookie: { ...cookie, allowedOrigins: [appUrl.origin] },
       ...audit,
     }),
   );

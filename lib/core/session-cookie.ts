@@ -6,6 +6,37 @@ import { IdentityError } from './errors.js';
  * it is Secure, has `Path=/` and no `Domain`: a sibling subdomain cannot plant or override it.
  */
 export const DEFAULT_SESSION_COOKIE = '__Host-eip-session';
+/**
+ * Default name of the session cookie when it is not Secure (`secure: false`, plain-HTTP
+ * development): browsers refuse a `__Host-` cookie that is not Secure.
+ */
+export const PLAIN_HTTP_SESSION_COOKIE = 'eip-session';
+
+/** The cookie settings the sign-in routes and `authenticate({ sessionCookie })` share. */
+export interface SessionCookieSettings {
+  /** Default: `__Host-eip-session`, or `eip-session` when `secure` is false. */
+  readonly name?: string | undefined;
+  /** Default: true. */
+  readonly secure?: boolean | undefined;
+}
+
+/**
+ * The session cookie's name for one cookie setting. The routes that set the cookie and the
+ * middleware that reads it both derive it here, so that one setting (`{ secure: false }` for
+ * http://127.0.0.1) cannot leave them looking for two different cookies.
+ *
+ * @param option - the option's path in the caller's factory, for the `TypeError`.
+ */
+export function sessionCookieName(settings: SessionCookieSettings, option: string): string {
+  const secure = settings.secure ?? true;
+  const name = settings.name ?? (secure ? DEFAULT_SESSION_COOKIE : PLAIN_HTTP_SESSION_COOKIE);
+  if (name.startsWith('__Host-') && !secure) {
+    throw new TypeError(
+      `option "${option}.secure": a "__Host-" cookie must be Secure; choose another "${option}.name" for plain-HTTP development`,
+    );
+  }
+  return name;
+}
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 

@@ -15,6 +15,7 @@ import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { checkSameOrigin, readSessionCookie } from '../core/session-cookie.js';
 import { samlRefused } from '../providers/saml/saml-checks.js';
+import { samlRefusedBy } from '../providers/saml/saml-failure-reason.js';
 import type { SamlSignIn } from '../providers/saml/saml-sign-in.js';
 import type { SessionTokens } from '../tokens/session-tokens.js';
 import { auditThenRespond } from './audit-decision.js';
@@ -113,7 +114,7 @@ export function samlRoutes(options: SamlRoutesOptions): Router {
     express.urlencoded({ extended: false, limit: 4 * 1024 * 1024, parameterLimit: 10 }),
     (req, res, next) => {
       const refuse = (error: unknown, identity?: Identity): void => {
-        const refusal = isIdentityError(error) ? error : samlRefused('invalid', error);
+        const refusal = isIdentityError(error) ? error : samlRefusedBy(error);
         settle(req, next, { action: 'sign_in', identity, error: refusal }, () => {
           next(refusal);
         });

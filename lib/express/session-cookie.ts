@@ -2,19 +2,23 @@ import type { Response } from 'express';
 import { stringifySetCookie } from 'cookie';
 import { z } from 'zod';
 import { secureUrl } from '../providers/jwt/issuer-options.js';
-import { DEFAULT_SESSION_COOKIE } from '../core/session-cookie.js';
+import { sessionCookieName } from '../core/session-cookie.js';
 
 /** How browser sign-in routes hand the session token over: an HttpOnly cookie. */
 export const sessionCookieOptionsShape = {
-  /** Default: `__Host-eip-session`; `authenticate({ sessionCookie })` must use the same name. */
+  /**
+   * Default: `__Host-eip-session`, or `eip-session` when `secure` is false. Give
+   * `authenticate({ sessionCookie })` the same `name` and `secure`: it derives the same name.
+   */
   name: z
     .string()
     .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'is not a valid cookie name')
     .optional(),
   /**
    * Default: true. **Warning:** false sends the session over plain HTTP, where anyone on the
-   * network path can take it; only for http://localhost development (and then a `__Host-` name
-   * cannot be used).
+   * network path can take it; only for http://127.0.0.1 development (and then a `__Host-` name
+   * cannot be used: the default name becomes `eip-session`, in `authenticate()` too when it is
+   * given the same setting).
    */
   secure: z.boolean().optional(),
 };
@@ -31,12 +35,7 @@ export interface SessionCookie {
 
 export function compileSessionCookie(options: SessionCookieOptions = {}): SessionCookie {
   const secure = options.secure ?? true;
-  const name = options.name ?? (secure ? DEFAULT_SESSION_COOKIE : 'eip-session');
-  if (name.startsWith('__Host-') && !secure) {
-    throw new TypeError(
-      'option "cookie.secure": a "__Host-" cookie must be Secure; choose another "cookie.name" for plain-HTTP development',
-    );
-  }
+  const name = sessionCookieName(options, 'cookie');
   const attributes = {
     httpOnly: true,
     secure,

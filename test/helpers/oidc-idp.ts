@@ -6,7 +6,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, jwtVerify, type JWTPayload } from 'jose';
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  SignJWT,
+  type JWTPayload,
+} from 'jose';
 // @ts-expect-error -- oidc-provider ships no type declarations (and @types/oidc-provider is not
 // installed); the few members used here are typed by the Oidc* interfaces below.
 import { Provider as UntypedProvider, errors as untypedErrors } from 'oidc-provider';
@@ -26,9 +34,10 @@ const DEFAULT_DATA_SCOPE = 'data:read';
 
 export interface OidcUser {
   sub: string;
-  preferred_username: string;
+  preferred_username: string | undefined;
   email: string;
-  email_verified: boolean;
+  /** dave has none at all, as some IdPs send no `email_verified` claim. */
+  email_verified?: boolean;
   name: string;
   /** carol has no `groups` claim at all (not an empty list), as directories often do. */
   groups?: string[];
@@ -58,6 +67,20 @@ export const OIDC_USERS = {
     email_verified: false,
     name: 'Carol Chen',
   },
+  /** Typed an address that is someone else's, with no `preferred_username` to fall back on. */
+  mallory: {
+    sub: 'user-mallory-5e6b',
+    preferred_username: undefined,
+    email: 'alice@example.test',
+    email_verified: false,
+    name: 'Mallory Moss',
+  },
+  dave: {
+    sub: 'user-dave-1b7c',
+    preferred_username: 'dave',
+    email: 'dave@example.test',
+    name: 'Dave Dunn',
+  },
 } as const satisfies Record<string, OidcUser>;
 
 export type OidcUserName = keyof typeof OIDC_USERS;
@@ -71,6 +94,23 @@ export interface OidcIdpOptions {
   exchangedTokenTtlSec?: number;
   /** Registered now; more can be added later with {@link OidcIdp.addRedirectUri}. */
   redirectUris?: string[];
+  /**
+   * `always` (default): every authorization code grant gets a refresh token. `spec`:
+   * oidc-provider's own rule, as strict as OpenID Connect Core §11: only when `offline_access`
+   * was granted, which the provider allows only with `prompt=consent`.
+   */
+  refreshTokens?: 'always' | 'spec';
+}
+
+/**
+ * A hostile token endpoint: the ID tokens it returns are re-signed after the provider issued
+ * them, with the provider's own key (claims edited) or a key the JWKS does not hold.
+ */
+export interface IdTokenForgery {
+  /** `foreign`: a key of the attacker's under the provider's `kid`. Default: the provider's. */
+  key?: 'provider' | 'foreign';
+  /** Edits the claims before signing. */
+  claims?: (claims: JWTPayload) => JWTPayload;
 }
 
 export interface OidcTokenRequest {
@@ -106,6 +146,8 @@ export interface OidcIdp {
     user: OidcUserName,
     options?: { deny?: boolean },
   ): Promise<string>;
+  /** Re-signs the ID tokens of the following token responses, until called with undefined. */
+  forgeIdTokens(forgery: IdTokenForgery | undefined): void;
   /** Deletes every grant of `user` and its refresh tokens (JWT access tokens stay valid). */
   revokeGrants(user: OidcUserName): Promise<number>;
   /**
@@ -346,6 +388,7 @@ function audiences(payload: JWTPayload): string[] {
 export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<OidcIdp> {
   const accessTokenTtlSec = options.accessTokenTtlSec ?? 300;
   const refreshTokenTtlSec = options.refreshTokenTtlSec ?? 3600;
+  const refreshTokens = options.refreshTokens ?? 'always';
   const exchangedTokenTtlSec = options.exchangedTokenTtlSec ?? 120;
 
   // The issuer must carry the port, so the port is taken before the provider is built.
@@ -380,6 +423,8 @@ export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<O
     alg: 'RS256',
     use: 'sig',
   };
+  const foreignKey = (await generateKeyPair('RS256')).privateKey;
+  let forgery: IdTokenForgery | undefined;
 
   const clientId = 'assistant-web';
   const clientSecret = randomBytes(24).toString('base64url');
@@ -415,9 +460,11 @@ export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<O
   );
   const userClaims = (user: OidcUser) => ({
     email: user.email,
-    email_verified: user.email_verified,
+    ...(user.email_verified === undefined ? {} : { email_verified: user.email_verified }),
     name: user.name,
-    preferred_username: user.preferred_username,
+    ...(user.preferred_username === undefined
+      ? {}
+      : { preferred_username: user.preferred_username }),
     ...(user.groups ? { groups: [...user.groups] } : {}),
   });
 
@@ -466,10 +513,15 @@ export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<O
     },
     // Confidential clients are not forced into PKCE by default; these tests want it required.
     pkce: { required: () => true },
-    // Always issue refresh tokens (no offline_access + prompt=consent dance) and rotate them on
-    // every use; reuse of a rotated one revokes the whole grant (oidc-provider's reuse detection).
-    issueRefreshToken: (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) =>
-      client.grantTypeAllowed('refresh_token'),
+    // `always`: refresh tokens without the offline_access + prompt=consent dance; `spec` keeps
+    // oidc-provider's default rule. Either way they rotate on every use, and reuse of a rotated
+    // one revokes the whole grant (oidc-provider's reuse detection).
+    ...(refreshTokens === 'always'
+      ? {
+          issueRefreshToken: (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) =>
+            client.grantTypeAllowed('refresh_token'),
+        }
+      : {}),
     rotateRefreshToken: true,
     // Tokens outlive the provider-side browser session (login() throws its cookies away).
     expiresWithSession: () => false,
@@ -686,6 +738,9 @@ export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<O
       });
       return;
     }
+    if (forgery !== undefined && req.method === 'POST' && path === '/token') {
+      forgeResponse(res, forgery);
+    }
     if (path.startsWith('/interaction/')) {
       interaction(req, res).catch((error: unknown) => {
         // SessionNotFound and friends: the interaction cookie is missing or stale.
@@ -695,6 +750,35 @@ export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<O
     }
     providerCallback(req, res);
   };
+
+  /**
+   * Rewrites the token response's ID token on its way out. oidc-provider (Koa) sets the body's
+   * Content-Length and then calls `res.end(body)` once, so the replacement happens there.
+   */
+  function forgeResponse(res: ServerResponse, how: IdTokenForgery): void {
+    const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse;
+    res.end = ((chunk?: unknown) => {
+      void (async () => {
+        let body = chunk;
+        try {
+          const json = JSON.parse(String(chunk)) as Record<string, unknown>;
+          if (typeof json['id_token'] === 'string') {
+            const header = decodeProtectedHeader(json['id_token']);
+            const claims = decodeJwt(json['id_token']);
+            json['id_token'] = await new SignJWT(how.claims ? how.claims({ ...claims }) : claims)
+              .setProtectedHeader({ alg: 'RS256', ...(header.kid ? { kid: header.kid } : {}) })
+              .sign(how.key === 'foreign' ? foreignKey : privateKey);
+            body = JSON.stringify(json);
+            res.setHeader('content-length', Buffer.byteLength(String(body)));
+          }
+        } catch {
+          // Not JSON (an error page): sent as it is.
+        }
+        end(body);
+      })();
+      return res;
+    }) as typeof res.end;
+  }
 
   async function login(
     authorizationUrl: string | URL,
@@ -811,6 +895,9 @@ export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<O
     },
     addRedirectUri,
     login,
+    forgeIdTokens(next) {
+      forgery = next;
+    },
     revokeGrants: (user) => Promise.resolve(storage.revokeAccount(OIDC_USERS[user].sub)),
     get tokenRequests() {
       return [...tokenRequests];

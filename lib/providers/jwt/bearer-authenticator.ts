@@ -6,6 +6,7 @@ import {
   checkSameOrigin,
   DEFAULT_SESSION_COOKIE,
   readSessionCookie,
+  sessionCookieName,
 } from '../../core/session-cookie.js';
 import type { Claims } from '../../core/claims.js';
 import type { Identity } from '../../core/identity.js';
@@ -115,11 +116,16 @@ export const authenticatorShape = {
    */
   sessionCookie: z
     .strictObject({
-      /** Default: `__Host-eip-session`, as the sign-in routes set it. */
+      /**
+       * Default: `__Host-eip-session`, or `eip-session` when `secure` is false: give the same
+       * `name` and `secure` as the sign-in routes' `cookie`, and both name the same cookie.
+       */
       name: z
         .string()
         .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'is not a valid cookie name')
         .optional(),
+      /** Default: true. False only for plain-HTTP development on 127.0.0.1. */
+      secure: z.boolean().optional(),
       /** The origins of this application's own pages, e.g. `https://assistant.example.com`. */
       allowedOrigins: z
         .array(
@@ -203,7 +209,10 @@ export function createBearerAuthenticator(
     name.toLowerCase(),
   );
   const credentialsRequired = options.credentialsRequired ?? true;
-  const cookieName = options.sessionCookie?.name ?? DEFAULT_SESSION_COOKIE;
+  const cookieName =
+    options.sessionCookie === undefined
+      ? DEFAULT_SESSION_COOKIE
+      : sessionCookieName(options.sessionCookie, 'sessionCookie');
   const allowedOrigins = new Set(options.sessionCookie?.allowedOrigins ?? []);
   const tokenFromCookie = (request: AuthenticationRequest): string | undefined => {
     if (options.sessionCookie === undefined) return undefined;

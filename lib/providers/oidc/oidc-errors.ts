@@ -1,5 +1,6 @@
 import { types } from 'node:util';
 import { IdentityError } from '../../core/errors.js';
+import { oidcFailure } from './oidc-failure-reason.js';
 
 /**
  * Whether an openid-client failure is the IdP being unreachable (a 503), rather than a refusal.
@@ -39,13 +40,25 @@ export function idpUnavailable(step: string, cause: unknown): IdentityError {
   );
 }
 
-/** The sign-in at the IdP did not complete: bad state, nonce, issuer, code, or a refusal. */
-export function signInFailed(reason: string, cause?: unknown): IdentityError {
+/**
+ * The sign-in at the IdP did not complete: bad state, nonce, issuer, code, or a refusal. The
+ * client gets one safe message; `reason` (a stable snake_case string) goes to the audit event.
+ */
+export function signInFailed(reason: string, cause?: unknown, oauthError?: string): IdentityError {
   return new IdentityError(
     'sign_in_failed',
     'The sign-in with the identity provider did not complete. Start it again from this application.',
-    { ...(cause === undefined ? {} : { cause: safeCause(cause) }), details: { reason } },
+    {
+      ...(cause === undefined ? {} : { cause: safeCause(cause) }),
+      details: { reason, ...(oauthError === undefined ? {} : { oauth_error: oauthError }) },
+    },
   );
+}
+
+/** An openid-client failure at the callback, with its precise reason for the audit event. */
+export function signInRefused(error: unknown): IdentityError {
+  const { reason, oauthError } = oidcFailure(error);
+  return signInFailed(reason, error, oauthError);
 }
 
 /** openid-client's error code and message only: responses may echo tokens or codes. */

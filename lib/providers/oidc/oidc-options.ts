@@ -3,6 +3,7 @@ import { type CLAIM_PRESET_NAMES, type ClaimPresetName } from '../../core/claim-
 import { mappingSchema } from '../../core/identity-mapping.js';
 import { functionOption, objectWithMethods } from '../../core/option-schemas.js';
 import { secureUrl } from '../jwt/issuer-options.js';
+import { authorizationParametersSchema } from './oidc-authorization-parameters.js';
 import type { OidcTokenStore } from './oidc-token-store.js';
 
 /** Default: refresh the user's access token 60 seconds before it expires. */
@@ -26,8 +27,29 @@ export const oidcOptionsSchema = z.strictObject({
     .optional(),
   /** This application's callback URL, registered at the IdP (required). */
   redirect_uri: secureUrl,
-  /** Default: `openid profile email offline_access`. `openid` is always included. */
+  /**
+   * Default: `openid profile email offline_access`. `openid` is always included. With
+   * `offline_access` and `provider: 'generic'`, `prompt=consent` is sent unless
+   * `authorizationParameters.prompt` says otherwise (OpenID Connect Core §11; without it a strict
+   * IdP issues no refresh token).
+   */
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).optional(),
+  /**
+   * Extra parameters of the authorization request, e.g. `{ prompt: 'select_account' }`,
+   * `{ domain_hint: 'example.com' }`, `{ max_age: '3600' }` (then checked against the ID token's
+   * `auth_time`) or Auth0's `{ audience }`. Parameters the sign-in sets itself (`state`, `nonce`,
+   * `code_challenge`, `redirect_uri`, `response_type`, `client_id`, `scope`, ...) are refused.
+   * **Warning:** `acr_values` is a request; the `acr` the IdP used is not checked.
+   */
+  authorizationParameters: authorizationParametersSchema.optional(),
+  /**
+   * Default: false. The ID token's `email` becomes the identity's email only when the IdP marks
+   * it `email_verified: true`; otherwise it is kept as `attributes.unverified_email`. True also
+   * accepts an `email` without any `email_verified` claim (an IdP that manages every address and
+   * never sends the claim); an explicit `false` is never trusted. **Warning:** where users can set
+   * their own address, a gateway that keys rows on email would give them someone else's rows.
+   */
+  dangerouslyTrustEmailWithoutVerifiedClaim: z.boolean().optional(),
   /** The issuer to discover (`/.well-known/openid-configuration`); Entra's comes from tenant_id. */
   issuer: secureUrl.optional(),
   /** RFC 8707: the API the access token is for, when the IdP issues per-resource tokens. */
@@ -36,7 +58,7 @@ export const oidcOptionsSchema = z.strictObject({
   mapping: mappingSchema.optional(),
   /** Default: 60. Seconds before expiry at which the user's access token is refreshed. */
   refreshBeforeExpirySec: z.number().int().min(5).max(600).optional(),
-  /** Default: 5000. For each call to the IdP. */
+  /** Default: 5000. For each call to the IdP, to the millisecond. */
   timeoutMs: z.number().int().min(100).max(60_000).optional(),
   /** Where users' IdP tokens are kept, server-side. Default: in memory (one instance). */
   tokenStore: objectWithMethods<OidcTokenStore>(

@@ -2,11 +2,14 @@ import * as client from 'openid-client';
 import { Strategy as OidcStrategy } from 'openid-client/passport';
 import type { Request, Response } from 'express';
 import passport from 'passport';
-import { IdentityError } from '../../core/errors.js';
-import { createIdentity, type Identity } from '../../core/identity.js';
-import { createIdentityMapper } from '../../core/identity-mapping.js';
+import { IdentityError, isIdentityError } from '../../core/errors.js';
+import type { Identity } from '../../core/identity.js';
 import { parseOptions } from '../../core/options.js';
-import { idpUnavailable, isIdpUnreachable, signInFailed } from './oidc-errors.js';
+import { authorizationParametersFor } from './oidc-authorization-parameters.js';
+import { idpUnavailable, isIdpUnreachable, signInFailed, signInRefused } from './oidc-errors.js';
+import { oidcFailure } from './oidc-failure-reason.js';
+import { fetchWithTimeout } from './oidc-fetch.js';
+import { createOidcIdentityMapper } from './oidc-identity.js';
 import {
   DEFAULT_OIDC_TIMEOUT_MS,
   DEFAULT_REFRESH_BEFORE_EXPIRY_SEC,
@@ -85,9 +88,17 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
   ];
   const refreshBeforeMs =
     (parsed.refreshBeforeExpirySec ?? DEFAULT_REFRESH_BEFORE_EXPIRY_SEC) * 1000;
-  const mapper = createIdentityMapper({
+  const timeoutMs = parsed.timeoutMs ?? DEFAULT_OIDC_TIMEOUT_MS;
+  const authorizationParameters = authorizationParametersFor({
+    provider: parsed.provider,
+    scopes,
+    parameters: parsed.authorizationParameters,
+  });
+  const maxAge = authorizationParameters['max_age'];
+  const mapper = createOidcIdentityMapper({
     preset: PROVIDER_PRESETS[parsed.provider],
-    ...(parsed.mapping === undefined ? {} : { mapping: parsed.mapping }),
+    mapping: parsed.mapping,
+    trustEmailWithoutVerifiedClaim: parsed.dangerouslyTrustEmailWithoutVerifiedClaim ?? false,
   });
   // One refresh per session at a time: concurrent agent calls share it, and a rotating refresh
   // token is never spent twice (which many IdPs punish by revoking the whole grant).
@@ -99,24 +110,37 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
   function discover() {
     discovered ??= (async () => {
       const url = new URL(issuer);
+      // openid-client counts its timeout in whole seconds: it stays as an outer bound, and the
+      // custom fetch holds every request to `timeoutMs`.
+      const timeout = Math.ceil(timeoutMs / 1000);
       const config = await client.discovery(
         url,
         parsed.client_id,
         undefined,
         client.ClientSecretBasic(parsed.client_secret),
         {
-          timeout: Math.ceil((parsed.timeoutMs ?? DEFAULT_OIDC_TIMEOUT_MS) / 1000),
+          timeout,
+          [client.customFetch]: fetchWithTimeout(timeoutMs),
           // Plain HTTP only on the loopback interface (development, tests): `issuer` was checked.
           // eslint-disable-next-line @typescript-eslint/no-deprecated -- loopback HTTP only, see above
           ...(url.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : {}),
         },
       );
-      config.timeout = Math.ceil((parsed.timeoutMs ?? DEFAULT_OIDC_TIMEOUT_MS) / 1000);
+      config.timeout = timeout;
+      // openid-client 6 checks the ID token's claims but not its signature when it comes from
+      // the token endpoint (OIDC Core §3.1.3.7 lets TLS stand in for it). This package does not
+      // lean on that: a token endpoint reached through a TLS-intercepting proxy, a poisoned
+      // DNS entry or plain HTTP in development could otherwise sign anyone in. The signature is
+      // verified against the IdP's JWKS (`jwks_uri`), with the algorithm the client
+      // registration or the IdP's metadata names (RS256 when neither does).
+      client.enableNonRepudiationChecks(config);
       const strategy = new OidcStrategy(
         { config, callbackURL: parsed.redirect_uri, scope: scopes.join(' '), sessionKey: 'oidc' },
         (tokens, done) => {
           try {
-            done(null, { tokens, identity: identityFrom(tokens.claims()) });
+            const claims = tokens.claims();
+            if (claims === undefined) throw signInFailed('id_token_missing');
+            done(null, { tokens, identity: mapper.toIdentity(claims) });
           } catch (error) {
             done(error);
           }
@@ -132,26 +156,6 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
         : idpUnavailable('discovery', error);
     });
     return discovered;
-  }
-
-  function identityFrom(claims: client.IDToken | undefined): Identity {
-    if (claims === undefined) throw signInFailed('no_id_token');
-    const mapped = mapper.map(claims);
-    return createIdentity({
-      // The subject at this issuer keys the person; an email address can be edited by its owner.
-      subject: claims.sub,
-      issuer: claims.iss,
-      provider: 'oidc',
-      kind: 'user',
-      username: mapped.username ?? claims.sub,
-      ...(mapped.email === undefined ? {} : { email: mapped.email }),
-      ...(mapped.name === undefined ? {} : { name: mapped.name }),
-      groups: mapped.groups,
-      groupsComplete: !mapped.groupsOverage,
-      roles: mapper.rolesFor(mapped.groups, mapped.roles),
-      scopes: [],
-      attributes: mapped.attributes,
-    });
   }
 
   function idpTokens(
@@ -205,6 +209,8 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
         nonce: client.randomNonce(),
       };
       const url = client.buildAuthorizationUrl(config, {
+        // First, so that nothing below can be overridden (reserved names are refused anyway).
+        ...authorizationParameters,
         redirect_uri: parsed.redirect_uri,
         scope: scopes.join(' '),
         code_challenge: await client.calculatePKCECodeChallenge(pending.codeVerifier),
@@ -220,7 +226,13 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
       // openid-client's passport strategy reads what the sign-in started with from
       // `req.session`; here that comes from the sealed cookie, not from a server session.
       (req as Request & { session?: unknown }).session = {
-        oidc: { code_verifier: pending.codeVerifier, state: pending.state, nonce: pending.nonce },
+        oidc: {
+          code_verifier: pending.codeVerifier,
+          state: pending.state,
+          nonce: pending.nonce,
+          // openid-client then checks the ID token's auth_time against it.
+          ...(maxAge === undefined ? {} : { max_age: Number(maxAge) }),
+        },
       };
       const result = await new Promise<SignedInUser>((resolve, reject) => {
         const handler = authenticator.authenticate(
@@ -230,15 +242,21 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
             ...(parsed.resource === undefined ? {} : { resource: parsed.resource }),
           },
           (error: unknown, user: unknown, info: unknown) => {
-            if (error !== null && error !== undefined) {
+            if (isIdentityError(error)) {
+              reject(error);
+            } else if (error !== null && error !== undefined) {
               reject(
-                isIdpUnreachable(error)
-                  ? idpUnavailable('token', error)
-                  : signInFailed('invalid_response', error),
+                isIdpUnreachable(error) ? idpUnavailable('token', error) : signInRefused(error),
               );
             } else if (typeof user !== 'object' || user === null) {
-              const message = (info as { message?: unknown } | undefined)?.message;
-              reject(signInFailed(typeof message === 'string' ? message.slice(0, 100) : 'refused'));
+              // passport's fail(): the user denied consent at the IdP (`error=access_denied`),
+              // or the pending sign-in carried no PKCE verifier.
+              const failure = oidcFailure(info);
+              reject(
+                failure.reason === 'invalid_response'
+                  ? signInFailed('pending_sign_in_invalid')
+                  : signInFailed(failure.reason, undefined, failure.oauthError),
+              );
             } else {
               resolve(user as SignedInUser);
             }

@@ -104,25 +104,38 @@ export async function checkValidatedAssertion(
 
   const inResponseTo = response.$['InResponseTo'];
   const nowMs = policy.now();
-  const confirmations = list(first(assertion['Subject'])?.['SubjectConfirmation']);
-  const usable = confirmations
+  const bearers = list(first(assertion['Subject'])?.['SubjectConfirmation'])
     .filter((confirmation) => confirmation.$?.['Method'] === BEARER)
-    .map((confirmation) => first(confirmation['SubjectConfirmationData'])?.$ ?? {})
-    .find(
-      (data) =>
-        data['Recipient'] === policy.acsUrl &&
-        data['NotOnOrAfter'] !== undefined &&
-        Date.parse(data['NotOnOrAfter']) + policy.clockSkewMs > nowMs &&
-        data['NotBefore'] === undefined &&
-        (inResponseTo === undefined || data['InResponseTo'] === inResponseTo),
-    );
-  if (usable === undefined) {
-    const bearer = confirmations.some((confirmation) => confirmation.$?.['Method'] === BEARER);
-    throw samlRefused(bearer ? 'subject_confirmation_invalid' : 'not_bearer');
-  }
+    .map((confirmation) => first(confirmation['SubjectConfirmationData'])?.$ ?? {});
+  if (bearers.length === 0) throw samlRefused('not_bearer');
+  const problems = bearers.map((data) => confirmationProblem(data, inResponseTo, nowMs, policy));
+  const usable = bearers[problems.indexOf(undefined)];
+  // None usable: the audit event names what was wrong with the first (there is rarely more).
+  if (usable === undefined) throw samlRefused(problems[0] ?? 'subject_confirmation_invalid');
   const id = assertion.$?.['ID'];
   if (id === undefined || id.length === 0) throw samlRefused('no_assertion_id');
   return { id, expiresAtMs: Date.parse(usable['NotOnOrAfter'] ?? '') + policy.clockSkewMs };
+}
+
+/** What makes a bearer confirmation unusable here (Profiles §4.1.4.2), or undefined. */
+function confirmationProblem(
+  data: Record<string, string>,
+  inResponseTo: string | undefined,
+  nowMs: number,
+  policy: AssertionPolicy,
+): string | undefined {
+  if (data['Recipient'] !== policy.acsUrl) return 'wrong_recipient';
+  const notOnOrAfter = data['NotOnOrAfter'];
+  if (notOnOrAfter === undefined) return 'subject_confirmation_no_expiry';
+  if (!(Date.parse(notOnOrAfter) + policy.clockSkewMs > nowMs)) {
+    return 'subject_confirmation_expired';
+  }
+  // A bearer confirmation must not carry NotBefore (Profiles §4.1.4.2).
+  if (data['NotBefore'] !== undefined) return 'subject_confirmation_not_before';
+  if (inResponseTo !== undefined && data['InResponseTo'] !== inResponseTo) {
+    return 'in_response_to_mismatch';
+  }
+  return undefined;
 }
 
 const SHA1_URIS = new Set([

@@ -9,6 +9,7 @@ import type { Identity } from '../../core/identity.js';
 import { parseOptions } from '../../core/options.js';
 import { createMemoryAssertionStore } from './assertion-store.js';
 import { checkRawResponse, checkValidatedAssertion, samlRefused } from './saml-checks.js';
+import { samlRefusedBy } from './saml-failure-reason.js';
 import { compileProfileMapping } from './saml-identity.js';
 import {
   DEFAULT_MAX_SAML_RESPONSE_BYTES,
@@ -168,7 +169,7 @@ export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
           done(null, identity as unknown as Record<string, unknown>);
         },
         (error: unknown) => {
-          done(isIdentityError(error) ? error : samlRefused('invalid', error));
+          done(isIdentityError(error) ? error : samlRefusedBy(error));
         },
       );
     },
