@@ -4,6 +4,7 @@ import { IdentityError } from '../../core/errors.js';
 import { createIdentity, type Identity } from '../../core/identity.js';
 import type { IdentityMapper } from '../../core/identity-mapping.js';
 import { findServiceAccountRule, type ServiceAccountRule } from '../../core/service-accounts.js';
+import { withVerifiedEmailOnly } from '../../core/verified-email.js';
 import type { TrustedIssuer, VerifiedToken } from './token-verifier.js';
 
 /** A trusted issuer with the rules that turn its claims into an {@link Identity}. */
@@ -27,7 +28,10 @@ export async function identityFromToken(
   rules: readonly ServiceAccountRule[],
 ): Promise<Identity> {
   const { claims, issuer } = verified;
-  const mapped = issuer.mapper.map(claims);
+  // An email its own issuer marks unverified is never the user's email (nor, through a
+  // preset's fallback, the username): a gateway keying rows on it would hand out another's.
+  const { trusted, unverifiedEmail } = withVerifiedEmailOnly(claims, true);
+  const mapped = issuer.mapper.map(trusted);
   if (issuer.userClaim !== undefined && mapped.username === undefined) {
     throw new IdentityError(
       'token_claim_missing',
@@ -75,7 +79,10 @@ export async function identityFromToken(
       groupsComplete,
       roles: issuer.mapper.rolesFor(groups, mapped.roles),
       scopes: mapped.scopes,
-      attributes: mapped.attributes,
+      attributes:
+        unverifiedEmail === undefined
+          ? mapped.attributes
+          : { ...mapped.attributes, unverified_email: unverifiedEmail },
       ...(actor === undefined ? {} : { actor }),
       ...(mapped.clientId === undefined ? {} : { clientId: mapped.clientId }),
       ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),

@@ -98,3 +98,32 @@ describe('refusals carry what was compared, for the audit event', () => {
     });
   });
 });
+
+describe('an email its issuer marks unverified', () => {
+  async function identityOf(claims: Record<string, unknown>) {
+    const authorization = `Bearer ${await idp.sign(claims)}`;
+    return createBearerAuthenticator({ ...good(), preset: 'auth0' }).authenticate({
+      headers: { authorization },
+      authorization: [authorization],
+      url: '/',
+    });
+  }
+
+  test('is neither the email nor (through the preset) the username', async () => {
+    const identity = await identityOf({
+      sub: 'auth0|mallory',
+      email: 'alice@corp.example',
+      email_verified: false,
+    });
+    expect(identity?.email).toBeUndefined();
+    expect(identity?.username).toBe('auth0|mallory');
+    expect(identity?.attributes).toMatchObject({ unverified_email: 'alice@corp.example' });
+  });
+
+  test('verified, or without the claim (as access tokens mostly are), it is the email', async () => {
+    const verified = await identityOf({ sub: 's1', email: 'a@x.test', email_verified: true });
+    expect(verified).toMatchObject({ email: 'a@x.test', username: 'a@x.test' });
+    expect(verified?.attributes).toEqual({});
+    expect((await identityOf({ sub: 's2', email: 'b@x.test' }))?.email).toBe('b@x.test');
+  });
+});
