@@ -13,6 +13,8 @@ export { DEFAULT_AUDIT_SOURCE } from './express/audit-decision.js';
 export { IdentityError, isIdentityError, IDENTITY_ERROR_CODES } from './core/errors.js';
 export type { IdentityErrorCode, IdentityErrorOptions } from './core/errors.js';
 export type { Identity, IdentityKind, Actor } from './core/identity.js';
+export { buildIdentity } from './core/build-identity.js';
+export type { IdentityFields } from './core/build-identity.js';
 export { DEFAULT_SESSION_COOKIE } from './core/session-cookie.js';
 export { getCurrentIdentity, getCurrentRequestId } from './core/request-context.js';
 export { CLAIM_PRESETS, CLAIM_PRESET_NAMES } from './core/claim-presets.js';
