@@ -10,7 +10,12 @@ export type { SessionRoutesOptions } from './express/session-routes.js';
 export { jwksRoute } from './express/jwks-route.js';
 export { DEFAULT_AUDIT_SOURCE } from './express/audit-decision.js';
 
-export { IdentityError, isIdentityError, IDENTITY_ERROR_CODES } from './core/errors.js';
+export {
+  IdentityError,
+  isIdentityError,
+  IDENTITY_ERROR_CODES,
+  clientMessage,
+} from './core/errors.js';
 export type { IdentityErrorCode, IdentityErrorOptions } from './core/errors.js';
 export type { Identity, IdentityKind, Actor } from './core/identity.js';
 export { buildIdentity } from './core/build-identity.js';

@@ -132,18 +132,28 @@ function identityFields(identity: Identity): IdentityFields {
 
 const MAX_STRING = 512;
 const MAX_DEPTH = 6;
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-// eslint-disable-next-line no-control-regex
-const UNSAFE_ALL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+// C0 and C1 controls (a newline forges a log line; ESC repaints a terminal); the Trojan Source
+// characters that make a log viewer show text other than what was logged: bidi embeddings,
+// overrides, isolates and marks (U+202A-202E, U+2066-2069, U+200E/200F, U+061C), line and
+// paragraph separators; and the invisible ones that make two names look alike or hide text from
+// a reader but not from a model: zero-width characters, word joiner and invisible operators,
+// soft hyphen, BOM, Hangul fillers, interlinear annotations, and the tag characters
+// (U+E0000-E007F) that "ASCII smuggling" uses to hide instructions for agents.
+const UNSAFE_CLASS =
+  '[\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u115f\\u1160\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\u3164\\ufeff\\uffa0\\ufff9-\\ufffb\\u{e0000}-\\u{e007f}]';
+const UNSAFE = new RegExp(UNSAFE_CLASS, 'u');
+const UNSAFE_ALL = new RegExp(UNSAFE_CLASS, 'gu');
 
-// Escapes control characters (newlines forge log lines; ESC sequences repaint terminals) and
-// bounds length. Most strings are clean, and are returned as they are.
+// Escapes the characters above as `\uXXXX` (or `\u{XXXXX}`) and bounds length. Most strings are
+// clean, and are returned as they are.
 function clean(value: string): string {
-  const escaped = UNSAFE.test(value)
-    ? value.replace(UNSAFE_ALL, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
-    : value;
+  const escaped = UNSAFE.test(value) ? value.replace(UNSAFE_ALL, escapeChar) : value;
   return escaped.length > MAX_STRING ? `${escaped.slice(0, MAX_STRING)}…` : escaped;
+}
+
+function escapeChar(char: string): string {
+  const code = char.codePointAt(0) ?? 0;
+  return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
 }
 
 // The same through any value: deep or cyclic values (a caller's filters object, say) are cut,

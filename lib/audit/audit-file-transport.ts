@@ -22,7 +22,8 @@ export interface AuditFileCallbacks {
  *
  * The events of one turn of the event loop are collected and written together, synchronously,
  * as soon as the turn is over (one `write` system call for every request whose data arrived
- * together). Synchronous, as pino writes by default, for two reasons measured on a busy server:
+ * together). Under the `fail-closed` audit policy the sink calls {@link flush} after each event
+ * instead, so the event is on disk before the action it records goes ahead. Synchronous, as pino writes by default, for two reasons measured on a busy server:
  * an asynchronous file write goes through libuv's thread pool, and that round trip cost more
  * CPU per request than the events themselves; and a written event is in the operating system's
  * hands at once, so a crash of the process loses at most the events of the current turn, where
@@ -77,7 +78,10 @@ export class AuditFileTransport extends Transport {
     next();
   }
 
-  /** Writes what is waiting. Also run on a timer after a failure, and when the process exits. */
+  /**
+   * Writes what is waiting, synchronously; a failure goes to `onFailure` before this returns.
+   * Run at the end of each loop turn, on a timer after a failure, and when the process exits.
+   */
   readonly flush = (): void => {
     this.#scheduled = false;
     if (this.#closed) return;

@@ -6,6 +6,14 @@ import type { AuditEvent } from './audit-event.js';
  */
 export interface AuditSink {
   log(event: AuditEvent): void | Promise<void>;
+  /**
+   * Optional. Writes what `log` has accepted and not yet written, and throws (or rejects) when
+   * it cannot. Under the `fail-closed` policy it is called after every event, before the action
+   * the event records goes ahead: a sink that batches its writes (as the audit file does, once
+   * per turn of the event loop) implements it, or a failing write is found only after the
+   * action. Never called under `fail-open`, which keeps the batching.
+   */
+  flush?(): void | Promise<void>;
 }
 
 /** An in-memory sink for tests and local inspection. */

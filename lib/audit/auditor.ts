@@ -9,8 +9,9 @@ export type AuditFailureHandler = (error: unknown, event: AuditEvent) => void;
  * What happens when the audit sink fails.
  * - `fail-open` (default): the request goes on; the failure and the event go to the failure
  *   handler (standard error by default), so no event is lost silently.
- * - `fail-closed`: the decision waits for the sink, and a failure refuses the request with
- *   503 `audit_unavailable` (what compliance teams ask for: no audit, no access).
+ * - `fail-closed`: the decision waits for the sink to have written the event (its `flush`,
+ *   when it has one), and a failure refuses the request with 503 `audit_unavailable` (what
+ *   compliance teams ask for: no audit, no access).
  */
 export type AuditFailurePolicy = 'fail-open' | 'fail-closed';
 
@@ -31,13 +32,21 @@ export function createAuditTrail(
 
 /**
  * Hands an event to the sink. Under `fail-open` it returns at once (the request path never
- * waits on the sink) and never throws. Under `fail-closed` it returns a promise that rejects
- * with `audit_unavailable` when the sink fails.
+ * waits on the sink) and never throws. Under `fail-closed` it returns a promise that settles
+ * once the sink has written the event, and rejects with `audit_unavailable` when it could not.
  */
 export function recordAuditEvent(trail: AuditTrail, event: AuditEvent): Promise<void> | undefined {
-  let pending: void | Promise<void>;
+  const { sink } = trail;
+  let pending: unknown;
   try {
-    pending = trail.sink.log(event);
+    pending = sink.log(event);
+    // Accepted is not written: a batching sink writes at the end of the loop turn, after the
+    // action had already gone ahead. Fail-closed means written first, so the batch goes now.
+    if (trail.policy === 'fail-closed' && typeof sink.flush === 'function') {
+      pending = isThenable(pending)
+        ? Promise.resolve(pending).then(() => sink.flush?.())
+        : sink.flush();
+    }
   } catch (error) {
     return failed(trail, event, error);
   }

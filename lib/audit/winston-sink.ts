@@ -39,7 +39,8 @@ export interface WinstonAuditSink extends AuditSink {
  * winston reports transport failures as events rather than to the caller, so this sink listens
  * for them: an event written while a transport is failing throws, which the audit policy turns
  * into a report (`fail-open`) or a refusal (`fail-closed`). The listener also keeps an
- * unhandled `error` event from crashing the process.
+ * unhandled `error` event from crashing the process. Under `fail-closed`, `flush()` writes the
+ * audit file's batch at once, so the event is on disk before the action it records.
  *
  * @example
  * ```ts
@@ -89,6 +90,17 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       // Always handed to winston, so a recovered transport can log again and clear the failure;
       // while a failure stands (or happens during this write), the event is also reported.
       logger.log({ level: 'info', message: 'audit', ...event });
+      const failed = currentFailure();
+      if (failed !== undefined) throw failed;
+    },
+    flush() {
+      // winston hands an event to its transports synchronously unless one has fallen behind;
+      // then the event waits inside winston, and is not written whatever the file does.
+      const waiting = logger.writableLength + logger.readableLength;
+      if (waiting > 0) {
+        throw new Error(`${waiting} audit events are waiting behind a transport that is behind`);
+      }
+      file?.flush();
       const failed = currentFailure();
       if (failed !== undefined) throw failed;
     },

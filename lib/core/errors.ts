@@ -77,6 +77,43 @@ export type IdentityErrorCode = keyof typeof ERROR_TABLE;
 /** Every {@link IdentityErrorCode}, for documentation and exhaustive tests. */
 export const IDENTITY_ERROR_CODES = Object.freeze(Object.keys(ERROR_TABLE) as IdentityErrorCode[]);
 
+type ServerErrorCode = {
+  [K in IdentityErrorCode]: `${(typeof ERROR_TABLE)[K]['status']}` extends `5${string}` ? K : never;
+}[IdentityErrorCode];
+
+// What a client is told instead of a 5xx error's own message (which may name internals): one
+// text per code, so that an audit or session-store outage is not reported as the identity
+// provider's, and each says what to do. A new 5xx code does not compile without its text.
+const CLIENT_MESSAGES: Readonly<Record<ServerErrorCode, string>> = {
+  authentication_not_configured:
+    'Authentication is not configured correctly on this server; the operator must fix its settings (the server log names the option).',
+  internal_error:
+    'The server failed unexpectedly while handling this request; retry, and give the operator the request id if it persists.',
+  identity_provider_unavailable: 'The identity provider is unavailable; retry shortly.',
+  audit_unavailable:
+    "The audit trail cannot be written, and this service does not act without it; retry shortly, or ask the operator to check the audit log's destination (disk space, log shipper).",
+  session_store_unavailable:
+    'The session store is unavailable, so the session cannot be checked; retry shortly, or ask the operator to check the session store.',
+  upstream_unavailable: 'The data API could not be reached; retry shortly.',
+  upstream_error:
+    "The data API failed to answer this request; retry, or give the operator the request id (the audit log has the data API's answer).",
+  upstream_response_too_large:
+    "The data API's response is larger than this service accepts; ask for fewer records (a smaller limit or a narrower filter).",
+  upstream_timeout: 'The data API did not answer in time; retry, or ask for less data.',
+};
+
+/**
+ * The message a client may see for `error`: its own when `expose` is set, otherwise the fixed
+ * text of its code (what failed and what to do, never a library's words).
+ */
+export function clientMessage(error: IdentityError): string {
+  if (error.expose) return error.message;
+  return (
+    (CLIENT_MESSAGES as Readonly<Record<string, string | undefined>>)[error.code] ??
+    'Request refused.'
+  );
+}
+
 /** What an {@link IdentityError} carries besides its code and message. */
 export interface IdentityErrorOptions {
   /** The underlying error, kept for logs and audit events; never sent to the client. */

@@ -9,6 +9,11 @@ export interface RequestScope {
   readonly ip?: string | undefined;
   /** The agent acting for the user (audit `source`). */
   readonly source?: string | undefined;
+  /**
+   * The request's W3C `traceparent` header as it arrived. Upstream calls continue its trace
+   * when it is valid (`traceparentFrom`), and start one of their own when it is not.
+   */
+  readonly traceparent?: string | readonly string[] | undefined;
   /** The response being written: once it has ended or its client has gone, the scope is over. */
   response?: { readonly writableEnded: boolean; readonly closed: boolean } | undefined;
 }

@@ -167,6 +167,8 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       requestId: state.requestId ?? '',
       ip: clientAddress(req, state),
       source: state.source,
+      // Upstream calls continue the caller's trace (W3C Trace Context) when it sent one.
+      traceparent: req.headers['traceparent'],
       // Read when the scope is: once the response has ended, a timer or a late callback of this
       // request can no longer act as the user, even before the 'close' below.
       response: res,

@@ -1,16 +1,12 @@
 import type { ErrorRequestHandler } from 'express';
-import { isIdentityError } from '../core/errors.js';
+import { clientMessage, isIdentityError } from '../core/errors.js';
 import { requestState } from './request-state.js';
-
-const GENERIC_MESSAGES: Readonly<Record<number, string>> = {
-  500: 'The server could not authenticate this request.',
-  503: 'The identity provider is unavailable; retry shortly.',
-};
 
 /**
  * Renders this package's refusals: the status, an RFC 6750 `WWW-Authenticate` challenge, and
  * a JSON body `{ code, message, request_id }`. Other errors pass through to the next handler.
- * Never sends a stack trace or a library's own message.
+ * Never sends a stack trace or a library's own message: a 5xx error is told in its code's own
+ * words (see `clientMessage`), so an audit outage does not read as an identity-provider outage.
  *
  * @example
  * ```ts
@@ -32,9 +28,7 @@ export function identityErrorHandler(): ErrorRequestHandler {
     res.setHeader('Cache-Control', 'no-store');
     res.status(error.status).json({
       code: error.code,
-      message: error.expose
-        ? error.message
-        : (GENERIC_MESSAGES[error.status] ?? 'Request refused.'),
+      message: clientMessage(error),
       request_id: state.requestId ?? null,
     });
   };

@@ -1,4 +1,4 @@
-import { IdentityError } from '../core/errors.js';
+import { IdentityError, isIdentityError } from '../core/errors.js';
 import { readBoundedText } from '../core/bounded-body.js';
 import type { Passthrough, PassthroughFetch } from './passthrough.js';
 
@@ -13,7 +13,7 @@ export interface DreamFactoryQuery {
 }
 
 export interface DreamFactoryClient {
-  /** Reads `GET /api/v2/{service}/_table/{table}` as the current user and returns its records. */
+  /** Reads `GET {baseUrl}/api/v2/{service}/_table/{table}` as the current user: its records. */
   getRecords(
     service: string,
     table: string,
@@ -23,11 +23,18 @@ export interface DreamFactoryClient {
 
 // Dots are allowed inside names, but '.' and '..' would walk the URL path elsewhere.
 const NAME = /^(?!\.+$)[A-Za-z0-9_.-]{1,128}$/;
+/** An error body is read this far, so the passthrough's audit event records its start. */
 const MAX_ERROR_BODY_BYTES = 4_096;
 
 /**
  * A DreamFactory helper on top of the passthrough client: `/api/v2/{service}/_table/{table}`
  * reads with filter, fields and limit, audited as `dreamfactory.read` with the filters.
+ *
+ * `baseUrl` may carry a path, for a DreamFactory behind a gateway
+ * (`https://gw.example.com/df` reads `https://gw.example.com/df/api/v2/...`).
+ *
+ * DreamFactory's error text (SQL states, file paths, its token library's words) goes to the
+ * audit event of the call, never into the error thrown here: that one is the package's own.
  *
  * @example
  * ```ts
@@ -39,7 +46,13 @@ export function dreamFactory(
   passthrough: Pick<Passthrough, 'fetch'> | { fetch: PassthroughFetch },
   options: { baseUrl: string },
 ): DreamFactoryClient {
-  const base = new URL(options.baseUrl);
+  if (typeof (passthrough as { fetch?: unknown } | undefined)?.fetch !== 'function') {
+    throw new TypeError(
+      'dreamFactory: the first argument must be the passthrough client (createPassthrough()) or { fetch }',
+    );
+  }
+  // Called from JavaScript too: a missing options object is reported, not a crash.
+  const base = baseUrlOf((options as { baseUrl?: unknown } | undefined)?.baseUrl);
   return {
     async getRecords(service, table, query = {}) {
       for (const [what, value] of [
@@ -53,7 +66,8 @@ export function dreamFactory(
           );
         }
       }
-      const url = new URL(`/api/v2/${service}/_table/${table}`, base);
+      // Relative to the base, so that its path is kept; the names cannot leave it (see NAME).
+      const url = new URL(`api/v2/${service}/_table/${table}`, base);
       if (query.filter !== undefined) url.searchParams.set('filter', query.filter);
       if (query.fields !== undefined) url.searchParams.set('fields', query.fields.join(','));
       if (query.limit !== undefined) url.searchParams.set('limit', String(query.limit));
@@ -71,20 +85,71 @@ export function dreamFactory(
         },
       });
       if (!response.ok) {
-        // DreamFactory explains itself in {"error": {"message": ...}}; pass that on to the agent.
-        const text = await readBoundedText(response, MAX_ERROR_BODY_BYTES).catch(() => '');
-        const message =
-          /"message"\s*:\s*"([^"]{1,200})"/.exec(text)?.[1] ?? `HTTP ${response.status}`;
-        const refused = response.status === 401 || response.status === 403;
+        // Read (bounded) and dropped: the passthrough's event keeps its start for the audit.
+        await readBoundedText(response, MAX_ERROR_BODY_BYTES).catch(() => '');
+        throw readRefused(`${service}/${table}`, response.status);
+      }
+      let data: { resource?: unknown } | unknown[];
+      try {
+        data = (await response.json()) as typeof data;
+      } catch (error) {
+        if (isIdentityError(error)) throw error;
         throw new IdentityError(
-          refused ? 'upstream_refused' : 'upstream_error',
-          `DreamFactory ${refused ? 'refused the read' : 'failed'} for ${service}/${table}: ${message}`,
-          { details: { upstream_status: response.status } },
+          'upstream_error',
+          `DreamFactory's answer for ${service}/${table} is not valid JSON.`,
+          { cause: error, details: { upstream_status: response.status } },
         );
       }
-      const data = (await response.json()) as { resource?: unknown } | unknown[];
-      const records = Array.isArray(data) ? data : data.resource;
+      // `null` is valid JSON, and not an envelope.
+      const records = Array.isArray(data)
+        ? data
+        : (data as { resource?: unknown } | null)?.resource;
       return Array.isArray(records) ? (records as Record<string, unknown>[]) : [];
     },
   };
+}
+
+function baseUrlOf(value: unknown): URL {
+  let base: URL | undefined;
+  try {
+    base = new URL(String(value));
+  } catch {
+    // reported below
+  }
+  if (typeof value !== 'string' || base === undefined || !/^https?:$/.test(base.protocol)) {
+    throw new TypeError(
+      'dreamFactory: option "baseUrl" must be an absolute http(s) URL, e.g. https://df.example.com',
+    );
+  }
+  if (base.search !== '' || base.hash !== '' || /[?#]/.test(value)) {
+    throw new TypeError('dreamFactory: option "baseUrl" must not have a query or a fragment');
+  }
+  if (!base.pathname.endsWith('/')) base.pathname += '/';
+  return base;
+}
+
+/** The package's own words for a failed read; the upstream's are in the audit event. */
+function readRefused(what: string, status: number): IdentityError {
+  const details = { upstream_status: status };
+  const explained = "DreamFactory's explanation is in the audit log.";
+  if (status === 401 || status === 403) {
+    return new IdentityError(
+      'upstream_refused',
+      status === 401
+        ? `DreamFactory refused to read ${what} (HTTP 401): it did not accept the user's credential. ${explained}`
+        : `DreamFactory refused to read ${what} (HTTP 403): the user's role does not allow it. ${explained}`,
+      { details },
+    );
+  }
+  const hint =
+    status === 400
+      ? ': check the filter, fields and order (DreamFactory filter syntax).'
+      : status === 404
+        ? ': the service or table does not exist, or the user cannot see it.'
+        : '.';
+  return new IdentityError(
+    'upstream_error',
+    `DreamFactory could not read ${what} (HTTP ${status})${hint} ${explained}`,
+    { details },
+  );
 }

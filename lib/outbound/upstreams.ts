@@ -14,23 +14,8 @@ export const DEFAULT_MAX_REDIRECTS = 3;
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'is not a valid header name');
 const headerValue = z.string().regex(/^[^\r\n\0]*$/, 'must not contain CR, LF or NUL');
 
-/**
- * Headers that carry credentials, routing or a method override: never taken from the caller
- * (the method override would make the audited method a lie).
- */
-export const CREDENTIAL_HEADERS = Object.freeze([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'cookie2',
-  'host',
-  'x-dreamfactory-session-token',
-  'x-api-key',
-  'x-dreamfactory-api-key',
-  'x-http-method-override',
-  'x-http-method',
-  'x-method-override',
-]);
+// Set for each call so that the upstream's logs join ours; a static value would hide that.
+const PER_CALL_HEADERS = new Set(['x-request-id', 'traceparent', 'tracestate']);
 
 const strategy = objectWithMethods<CredentialStrategy>(
   ['credentialFor'],
@@ -96,6 +81,12 @@ export function compileUpstream(name: string, parsed: z.output<typeof upstreamSc
   if (clash !== undefined) {
     throw new TypeError(
       `option "upstreams.${name}.headers": "${clash}" carries the user's credential and cannot be a static header`,
+    );
+  }
+  const perCall = Object.keys(headers).find((key) => PER_CALL_HEADERS.has(key));
+  if (perCall !== undefined) {
+    throw new TypeError(
+      `option "upstreams.${name}.headers": "${perCall}" is set by the passthrough for each call (the request id and trace) and cannot be a static header`,
     );
   }
   const upstream: Upstream = Object.freeze({

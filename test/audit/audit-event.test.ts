@@ -81,6 +81,50 @@ describe('buildAuditEvent', () => {
     expect(line).toContain('eve\\\\u000a');
   });
 
+  test('bidi controls, invisible format characters and tag characters are escaped (Trojan Source)', () => {
+    const groups = {
+      embeddingsAndOverrides: '\u202a\u202b\u202c\u202d\u202e',
+      isolates: '\u2066\u2067\u2068\u2069',
+      marks: '\u200e\u200f\u061c',
+      separators: '\u2028\u2029',
+      invisible: '\u200b\u200c\u200d\u2060\ufeff\u00ad',
+      // Tag characters: invisible ASCII look-alikes that a model reads as text.
+      tags: '\u{e0041}\u{e007f}',
+    };
+    // Code points, one by one: the tag characters are outside the BMP.
+    const tricky = Array.from(Object.values(groups).join(''));
+    const identity = createIdentity({
+      subject: 's',
+      issuer: 'i',
+      provider: 'jwt',
+      kind: 'user',
+      username: `admin${tricky.join('')}`,
+      groups: [],
+      roles: [],
+      scopes: [],
+      attributes: {},
+    });
+    const event = buildAuditEvent({
+      ...base,
+      identity,
+      path: `/files/\u202etxt.exe`,
+      details: { [`k\u2066`]: `v${tricky.join('')}` },
+      filters: { filter: `a\u2067b` },
+    });
+    const line = JSON.stringify(event);
+    for (const char of tricky) expect(line).not.toContain(char);
+    expect(event.resource).toBe('POST /files/\\u202etxt.exe');
+    expect(event.user).toContain('\\u200f\\u061c');
+    expect(event.user).toContain('\\u{e0041}');
+    expect(event.details).toEqual({ 'k\\u2066': expect.stringContaining('\\u2069') });
+    expect(event.filters).toEqual({ filter: 'a\\u2067b' });
+  });
+
+  test('positive control: ordinary non-ASCII text and emoji are kept as they are', () => {
+    const path = '/Zoë/東京/مرحبا/😀/ünïcödé';
+    expect(buildAuditEvent({ ...base, identity: undefined, path }).resource).toBe(`POST ${path}`);
+  });
+
   test('long strings are bounded', () => {
     const event = buildAuditEvent({ ...base, identity: undefined, path: `/${'a'.repeat(5000)}` });
     expect(event.resource.length).toBeLessThanOrEqual(513);

@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import {
+  authenticate,
   createPassthrough,
   createWinstonAuditSink,
   identityErrorHandler,
+  requireUser,
   type AuditEvent,
+  type AuditSink,
 } from '../../lib/index.js';
 import { AuditFileTransport } from '../../lib/audit/audit-file-transport.js';
 import { createAuditTrail, recordAuditEvent } from '../../lib/audit/auditor.js';
@@ -14,6 +17,7 @@ import { closeServers, expectRefusal, serve } from '../helpers/http.js';
 import { createRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { refusal } from '../helpers/refusal.js';
 import { alice } from '../outbound/outbound-fixtures.js';
+import { TEST_AUDIENCE, useTestIssuer } from '../helpers/test-issuer.js';
 
 // /dev/full opens for appending and fails every write with ENOSPC: an audit file on a disk that
 // has just filled up. The sink cannot know until it writes.
@@ -152,5 +156,97 @@ describe('recordAuditEvent and the file transport', () => {
     await recordAuditEvent(trail, event('c'));
     expect(transportOf(sink).pending).toBe(0);
     expect(readFileSync(file, 'utf8')).toContain('"request_id":"c"');
+  });
+});
+
+// A sink written in JavaScript returns whatever its logger returns; none of it may crash the
+// process or change the answer a client gets.
+describe('an audit sink whose log() returns something that is not a promise', () => {
+  const idp = useTestIssuer();
+  // What `{ log: (e) => logger.info(e) }` hands back from winston, pino or console wrappers.
+  const RETURNS: readonly (readonly [string, () => unknown])[] = [
+    ['the logger itself', () => ({ info: () => undefined, level: 'info' })],
+    ['true', () => true],
+    ['a number', () => 1],
+    ['null', () => null],
+    ['a function', () => () => undefined],
+    ['an object whose then is not a function', () => ({ then: 'soon' })],
+  ];
+
+  async function backendWith(log: () => unknown, policy?: 'fail-closed') {
+    const seen: AuditEvent[] = [];
+    const failures: unknown[] = [];
+    const sink = {
+      log: (event: AuditEvent) => {
+        seen.push(event);
+        return log();
+      },
+    } as unknown as AuditSink;
+    const app = express();
+    app.use(
+      authenticate({
+        issuer: idp.issuer,
+        audience: TEST_AUDIENCE,
+        jwksUri: idp.jwksUri,
+        audit: sink,
+        ...(policy === undefined ? {} : { auditFailurePolicy: policy }),
+        onAuditFailure: (error) => failures.push(error),
+      }),
+    );
+    app.get('/ai', requireUser(), (_req, res) => res.json({ ok: true }));
+    app.use(identityErrorHandler());
+    return { agent: await serve(app), seen, failures };
+  }
+
+  describe.each([['fail-open'], ['fail-closed']] as const)('%s', (policy) => {
+    test.each(RETURNS)('returning %s: refusals and successes answer as usual', async (_l, log) => {
+      const { agent, seen, failures } = await backendWith(
+        log,
+        policy === 'fail-closed' ? policy : undefined,
+      );
+      const expired = await idp.sign({ sub: 'alice', exp: Math.floor(Date.now() / 1000) - 3600 });
+      expectRefusal(await agent.get('/ai').set('Authorization', `Bearer ${expired}`), {
+        status: 401,
+        code: 'token_expired',
+        bearerError: 'invalid_token',
+      });
+      expectRefusal(await agent.get('/ai'), {
+        status: 401,
+        code: 'credentials_missing',
+        bearerError: null,
+      });
+      const good = await idp.sign({ sub: 'alice' });
+      expect((await agent.get('/ai').set('Authorization', `Bearer ${good}`)).status).toBe(200);
+      expect(seen.map((event) => [event.action, event.outcome])).toEqual([
+        ['authenticate', 'denied'],
+        ['authenticate', 'denied'],
+        // Under fail-closed the sign-in itself is recorded before the guard runs.
+        ...(policy === 'fail-closed' ? [['authenticate', 'allowed']] : []),
+        ['authorize', 'allowed'],
+      ]);
+      expect(failures).toEqual([]);
+    });
+  });
+
+  test('a thenable that rejects is a failed write: fail-closed refuses with 503', async () => {
+    const rejecting = () => ({
+      then: (_ok: unknown, fail: (error: Error) => void) => fail(new Error('disk gone')),
+    });
+    const { agent, failures } = await backendWith(rejecting, 'fail-closed');
+    const good = await idp.sign({ sub: 'alice' });
+    expectRefusal(await agent.get('/ai').set('Authorization', `Bearer ${good}`), {
+      status: 503,
+      code: 'audit_unavailable',
+    });
+    expect(failures).toHaveLength(1);
+  });
+
+  test('a throwing sink under fail-open: the request goes on, the failure is reported', async () => {
+    const { agent, failures } = await backendWith(() => {
+      throw new Error('sink broke');
+    });
+    const good = await idp.sign({ sub: 'alice' });
+    expect((await agent.get('/ai').set('Authorization', `Bearer ${good}`)).status).toBe(200);
+    expect(failures).toHaveLength(1);
   });
 });

@@ -1,4 +1,14 @@
-import { IDENTITY_ERROR_CODES, IdentityError, isIdentityError } from '../../lib/index.js';
+import express from 'express';
+import {
+  IDENTITY_ERROR_CODES,
+  IdentityError,
+  identityErrorHandler,
+  isIdentityError,
+} from '../../lib/index.js';
+import { clientMessage } from '../../lib/core/errors.js';
+import { closeServers, serve } from '../helpers/http.js';
+
+afterAll(() => closeServers());
 
 describe('IdentityError', () => {
   test('every code maps to a status in 400-503 and 5xx codes are not exposed', () => {
@@ -60,4 +70,55 @@ describe('IdentityError', () => {
     expect(isIdentityError(new Error('plain'))).toBe(false);
     expect(isIdentityError({ name: 'IdentityError', code: 'token_expired' })).toBe(false);
   });
+});
+
+describe('what the client is told of a 5xx', () => {
+  const serverCodes = IDENTITY_ERROR_CODES.filter(
+    (code) => new IdentityError(code, 'x').status >= 500,
+  );
+
+  test('every 5xx code has a message of its own, never the internal one', () => {
+    const messages = serverCodes.map((code) =>
+      clientMessage(new IdentityError(code, 'internal detail')),
+    );
+    expect(new Set(messages).size).toBe(serverCodes.length);
+    for (const message of messages) {
+      expect(message).not.toContain('internal detail');
+      expect(message.length).toBeGreaterThan(20);
+    }
+  });
+
+  test.each([
+    ['audit_unavailable', /audit/i],
+    ['session_store_unavailable', /session store/i],
+    ['identity_provider_unavailable', /identity provider/i],
+    ['upstream_timeout', /data API.*in time/i],
+    ['upstream_response_too_large', /data API.*larger/i],
+  ] as const)('%s says what is unavailable, and what to do', (code, subject) => {
+    const message = clientMessage(new IdentityError(code, 'x'));
+    expect(message).toMatch(subject);
+    expect(message).toMatch(/retry|ask|operator|administrator/i);
+    if (code !== 'identity_provider_unavailable') expect(message).not.toMatch(/identity provider/i);
+  });
+
+  test('an exposed (4xx) error is told as it is', () => {
+    expect(clientMessage(new IdentityError('role_missing', 'Needs the role sales.'))).toBe(
+      'Needs the role sales.',
+    );
+  });
+
+  test.each(['audit_unavailable', 'session_store_unavailable', 'upstream_timeout'] as const)(
+    'the error handler renders %s with its own message',
+    async (code) => {
+      const app = express();
+      app.get('/', (_req, _res, next) => next(new IdentityError(code, 'internal detail')));
+      app.use(identityErrorHandler());
+      const res = await (await serve(app)).get('/');
+      expect(res.body).toEqual({
+        code,
+        message: clientMessage(new IdentityError(code, 'x')),
+        request_id: null,
+      });
+    },
+  );
 });

@@ -533,6 +533,8 @@ describe('edge cases found in review', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(audit.events).toHaveLength(1);
     expect(audit.events[0]).toMatchObject({
+      outcome: 'allowed',
+      reason: 'response_cancelled',
       records_returned: null,
       details: { body_error: 'client went away' },
     });
@@ -548,7 +550,13 @@ describe('edge cases found in review', () => {
     expect(res.status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(audit.events).toEqual([
-      expect.objectContaining({ action: 'forward', upstream_status: 200, records_returned: null }),
+      expect.objectContaining({
+        action: 'forward',
+        outcome: 'error',
+        reason: 'upstream_timeout',
+        upstream_status: 200,
+        records_returned: null,
+      }),
     ]);
   });
 
