@@ -26,6 +26,19 @@ const FIELD_CLAIMS_ONLY: ReadonlySet<string> = new Set(
   IDENTITY_FIELDS.filter((field) => ![...GATEWAY_FIELDS.values()].includes(field)),
 );
 
+// Claims identity providers send, never the name of a gateway field: one of them as a value
+// means the mapping was written the other way round.
+const CLAIM_NAMES: ReadonlySet<string> = new Set([
+  'sub',
+  'oid',
+  'upn',
+  'preferred_username',
+  'unique_name',
+  'azp',
+  'appid',
+  'cid',
+]);
+
 /** An attribute name a mapping may create: what a gateway field name looks like. */
 export const ATTRIBUTE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
@@ -49,6 +62,14 @@ export function fieldMappingProblem(
 ): { readonly path: readonly string[]; readonly message: string } | undefined {
   const gatewayTargets = new Set<string>();
   for (const [claim, field] of Object.entries(mapping?.claim_mapping ?? {})) {
+    // The other reading (our field <- claim), written in the gateway's shape: refused rather
+    // than read backwards into an attribute named after a claim.
+    if (claim === 'subject' || CLAIM_NAMES.has(field)) {
+      return {
+        path: ['claim_mapping', claim],
+        message: `reads like "${claim} <- ${field}", but claim_mapping maps a token claim (the key) to a gateway field (the value), as in {"email": "user_email"}. To fill the ${claim} from the "${field}" claim, use "field_claims": {"${claim}": "${field}"}`,
+      };
+    }
     const target = GATEWAY_FIELDS.get(field) ?? field;
     if (FIELD_CLAIMS_ONLY.has(target)) {
       return {

@@ -54,6 +54,23 @@ export const mappingSchema = z
     }
   });
 
+/**
+ * The mapping of a browser sign-in (SAML, OIDC), where the protocol fixes the subject (the NameID,
+ * the ID token's `sub`) and there are no scopes or client: `field_claims` for those is refused at
+ * startup rather than ignored, so one person never has two subjects across sign-in methods.
+ */
+export const signInMappingSchema = mappingSchema.superRefine((mapping, context) => {
+  for (const field of ['subject', 'clientId', 'scopes']) {
+    if (mapping.field_claims !== undefined && Object.hasOwn(mapping.field_claims, field)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['field_claims', field],
+        message: `cannot be mapped for a browser sign-in: the protocol fixes the ${field === 'subject' ? 'subject (SAML NameID, OIDC "sub")' : field}`,
+      });
+    }
+  }
+});
+
 /** `{ claim_mapping, field_claims, role_mapping }` (see {@link mappingSchema}). */
 export type MappingConfig = z.input<typeof mappingSchema>;
 

@@ -156,15 +156,12 @@ export function createRequirementsPolicy(
   return Object.freeze(policy);
 }
 
-// Policies of the requirement objects checkRequirements has seen: validated once per object,
-// not once per call. The object is read on its first use only, as a factory reads options.
-const policies = new WeakMap<object, RequirementsPolicy>();
-
 /**
  * Checks an identity against a route's requirements; resolves when allowed, rejects with an
  * {@link IdentityError} that says what is missing and how to get it otherwise. The framework-free
  * form of `requireUser()`: the same validation (a `TypeError` naming the option) and the same
- * evaluator. For a fixed set of requirements, {@link createRequirementsPolicy} validates once.
+ * evaluator. The requirements are read on every call, so a changed object is never judged by
+ * its old contents; for a fixed set, {@link createRequirementsPolicy} validates once.
  *
  * @example
  * ```ts
@@ -180,12 +177,7 @@ export async function checkRequirements(
       'checkRequirements: option "requirements" must be an object of requirements',
     );
   }
-  let policy = policies.get(requirements);
-  if (policy === undefined) {
-    policy = createRequirementsPolicy(requirements, 'checkRequirements');
-    policies.set(requirements, policy);
-  }
-  await policy.check(identity);
+  await createRequirementsPolicy(requirements, 'checkRequirements').check(identity);
 }
 
 function isIdentity(value: unknown): value is Identity {

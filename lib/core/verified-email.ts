@@ -23,5 +23,15 @@ export function withVerifiedEmailOnly(
     return { trusted: claims, unverifiedEmail: undefined };
   }
   const { email, ...rest } = claims;
-  return { trusted: rest, unverifiedEmail: typeof email === 'string' ? email : undefined };
+  if (typeof email !== 'string') return { trusted: rest, unverifiedEmail: undefined };
+  // The same address under another name is no more verified: an IdP that makes the email the
+  // username (Keycloak's "email as username") sends it in `preferred_username` too. Only the
+  // subject, which the IdP assigns, is kept whatever its value.
+  const address = email.toLowerCase();
+  const trusted: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(rest)) {
+    if (name !== 'sub' && typeof value === 'string' && value.toLowerCase() === address) continue;
+    trusted[name] = value;
+  }
+  return { trusted, unverifiedEmail: email };
 }

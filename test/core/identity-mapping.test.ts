@@ -101,6 +101,12 @@ describe('createIdentityMapper', () => {
 
   test.each([
     [{ claim_mapping: { oid: 'subject' } }, /claim_mapping\.oid.*field_claims/],
+    [{ claim_mapping: { subject: 'oid' } }, /claim_mapping\.subject.*reads like.*field_claims/],
+    [
+      { claim_mapping: { username: 'preferred_username' } },
+      /claim_mapping\.username.*reads like "username <- preferred_username"/,
+    ],
+    [{ claim_mapping: { email: 'upn' } }, /field_claims": \{"email": "upn"\}/],
     [{ claim_mapping: { azp: 'clientId' } }, /claim_mapping\.azp.*field_claims/],
     [
       { claim_mapping: { mail: 'user_email' }, field_claims: { email: 'upn' } },

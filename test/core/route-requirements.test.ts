@@ -102,3 +102,13 @@ describe('createRequirementsPolicy', () => {
     expect(createRequirementsPolicy({ roles: ['sales_readonly'] }).refusal(alice)).toBeUndefined();
   });
 });
+
+test('checkRequirements reads the requirements on every call: an edited object is judged anew', async () => {
+  const requirements: { roles: string[]; allow?: () => boolean } = { roles: ['sales_readonly'] };
+  expect(await outcome(alice, requirements)).toBe('allowed');
+  requirements.roles = ['admin'];
+  expect(await outcome(alice, requirements)).toBe('role_missing');
+  requirements.roles = ['sales_readonly'];
+  requirements.allow = () => false;
+  expect(await outcome(alice, requirements)).toBe('access_denied');
+});

@@ -876,3 +876,28 @@ describe('plain-HTTP development: one cookie setting for the sign-in routes and 
 function bearerSent(upstream: RecordingUpstream): string {
   return (upstream.received.at(-1)?.headers.authorization ?? '').replace(/^Bearer /, '');
 }
+
+describe('option mapping', () => {
+  const base = (): OidcSignInOptions => ({
+    provider: 'generic',
+    client_id: idp.clientId,
+    client_secret: idp.clientSecret,
+    issuer: idp.issuer,
+    redirect_uri: `${assistant.origin}/auth/oidc/callback`,
+  });
+
+  test.each(['subject', 'clientId', 'scopes'])(
+    'field_claims.%s is refused at startup: the protocol fixes it',
+    (field) => {
+      expect(() =>
+        createOidcSignIn({ ...base(), mapping: { field_claims: { [field]: 'oid' } } }),
+      ).toThrow(new RegExp(`^createOidcSignIn: option "mapping\\.field_claims\\.${field}"`));
+    },
+  );
+
+  test('other fields may be mapped from the ID token', () => {
+    expect(() =>
+      createOidcSignIn({ ...base(), mapping: { field_claims: { email: ['email', 'upn'] } } }),
+    ).not.toThrow();
+  });
+});

@@ -157,14 +157,26 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
     if (listing !== undefined && options.now() - listing.at < options.cacheMaxAgeMs) {
       return onlyKey(listing);
     }
-    kidlessLookup ??= (
-      listing === undefined && !unknownKidBudget.take()
-        ? Promise.reject(refetchLimited(undefined))
-        : listKeys(listing)
-    ).finally(() => {
-      kidlessLookup = undefined;
-    });
+    if (kidlessLookup === undefined) {
+      // Every refresh on behalf of kid-less tokens spends the unknown-kid budget: a flood of
+      // them during an outage (when no refresh updates the listing) costs a few fetches a
+      // minute, not one each. Between refreshes the last listing decides while it is not stale.
+      if (!unknownKidBudget.take()) {
+        if (isStale(listing)) throw refetchLimited(undefined);
+        return onlyKey(listing);
+      }
+      kidlessLookup = listKeys(listing).finally(() => {
+        kidlessLookup = undefined;
+      });
+    }
     return kidlessLookup.then(() => onlyKey(recent));
+  }
+
+  function isStale(listing: typeof recent): boolean {
+    return (
+      listing === undefined ||
+      options.now() - listing.at >= options.cacheMaxAgeMs + options.staleIfErrorMs
+    );
   }
 
   // A failed refresh keeps deciding on the last listing within the stale window, as jwks-rsa
@@ -173,10 +185,7 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
     try {
       await client.getSigningKeys();
     } catch (error) {
-      const stale =
-        previous !== undefined &&
-        options.now() - previous.at < options.cacheMaxAgeMs + options.staleIfErrorMs;
-      if (!stale) throw jwksUnavailable(error);
+      if (isStale(previous)) throw jwksUnavailable(error);
     }
   }
 

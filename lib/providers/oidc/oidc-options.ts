@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type CLAIM_PRESET_NAMES, type ClaimPresetName } from '../../core/claim-presets.js';
-import { mappingSchema } from '../../core/identity-mapping.js';
+import { signInMappingSchema } from '../../core/identity-mapping.js';
 import { functionOption, objectWithMethods } from '../../core/option-schemas.js';
 import { secureUrl } from '../jwt/issuer-options.js';
 import { authorizationParametersSchema } from './oidc-authorization-parameters.js';
@@ -55,7 +55,7 @@ export const oidcOptionsSchema = z.strictObject({
   /** RFC 8707: the API the access token is for, when the IdP issues per-resource tokens. */
   resource: z.string().min(1).optional(),
   /** `{ claim_mapping, role_mapping }` over ID-token claims, as for bearer tokens. */
-  mapping: mappingSchema.optional(),
+  mapping: signInMappingSchema.optional(),
   /** Default: 60. Seconds before expiry at which the user's access token is refreshed. */
   refreshBeforeExpirySec: z.number().int().min(5).max(600).optional(),
   /** Default: 5000. For each call to the IdP, to the millisecond. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { mappingSchema } from '../../core/identity-mapping.js';
+import { signInMappingSchema } from '../../core/identity-mapping.js';
 import { functionOption, objectWithMethods } from '../../core/option-schemas.js';
 import { secureUrl } from '../jwt/issuer-options.js';
 import type { UsedAssertionStore } from './assertion-store.js';
@@ -35,7 +35,7 @@ export const samlOptionsSchema = z.strictObject({
   /** Default: `generic`. The attribute names the IdP sends: `entra`, `adfs`, `okta`. */
   preset: z.enum(SAML_PRESET_NAMES).optional(),
   /** `{ claim_mapping, role_mapping }` over attribute names, as for JWT claims. */
-  mapping: mappingSchema.optional(),
+  mapping: signInMappingSchema.optional(),
   /** Default: 60. Seconds of clock skew allowed on the assertion's times. */
   clockSkewSec: z.number().int().min(0).max(300).optional(),
   /** Default: 262144 (256 KiB). A larger SAMLResponse is refused with 413. */

@@ -127,3 +127,19 @@ describe('an email its issuer marks unverified', () => {
     expect((await identityOf({ sub: 's2', email: 'b@x.test' }))?.email).toBe('b@x.test');
   });
 });
+
+test('an unverified email is not the username under another claim either', async () => {
+  const authorization = `Bearer ${await idp.sign({
+    sub: 'kc-mallory',
+    preferred_username: 'CEO@corp.example',
+    email: 'ceo@corp.example',
+    email_verified: false,
+  })}`;
+  const identity = await createBearerAuthenticator({ ...good(), preset: 'keycloak' }).authenticate({
+    headers: { authorization },
+    authorization: [authorization],
+    url: '/',
+  });
+  expect(identity).toMatchObject({ username: 'kc-mallory', subject: 'kc-mallory' });
+  expect(identity?.email).toBeUndefined();
+});

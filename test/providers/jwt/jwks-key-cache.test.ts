@@ -6,11 +6,16 @@ import { jwksKeySource } from '../../../lib/providers/jwt/jwks-key-source.js';
 // A JWKS endpoint on 127.0.0.1 whose document the test changes at will.
 let document: { keys: object[] } = { keys: [] };
 let fetches = 0;
+let failing = false;
 let server: Server;
 let jwksUri: string;
 beforeAll(async () => {
   server = createServer((_req, res) => {
     fetches += 1;
+    if (failing) {
+      res.writeHead(503).end();
+      return;
+    }
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(document));
   });
@@ -157,4 +162,40 @@ test('a JWKS key that names no algorithm is used with RS256 only, unless the opt
     'RS256',
     'PS256',
   ]);
+});
+
+test('kid-less tokens during a JWKS outage spend the fetch budget, not one fetch each', async () => {
+  document = { keys: [{ ...rsaKey().jwk, kid: 'a', alg: 'RS256' }] };
+  const keys = jwksKeySource({
+    jwksUri,
+    cacheMaxAgeMs: 200,
+    staleIfErrorMs: 60_000,
+    requestsPerMinute: 5,
+    timeoutMs: 2_000,
+    algorithms: undefined,
+    fetch: globalThis.fetch,
+    now: Date.now,
+  });
+  const outcome = async () => {
+    try {
+      await keys.resolve({ alg: 'RS256' });
+      return 'accepted';
+    } catch (error) {
+      return (error as { code?: string }).code ?? 'thrown';
+    }
+  };
+  expect(await outcome()).toBe('accepted');
+  failing = true;
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    fetches = 0;
+    const outcomes: string[] = [];
+    for (let i = 0; i < 200; i += 1) outcomes.push(await outcome());
+    // The last listing stays good within the stale window; the endpoint is asked a few times.
+    expect(new Set(outcomes)).toEqual(new Set(['accepted']));
+    expect(fetches).toBeLessThanOrEqual(5);
+    expect(fetches).toBeGreaterThanOrEqual(1);
+  } finally {
+    failing = false;
+  }
 });
