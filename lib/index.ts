@@ -8,7 +8,7 @@ export { identityErrorHandler } from './express/error-handler.js';
 export { sessionRoutes } from './express/session-routes.js';
 export type { SessionRoutesOptions } from './express/session-routes.js';
 export { jwksRoute } from './express/jwks-route.js';
-export { DEFAULT_AUDIT_SOURCE } from './express/audit-decision.js';
+export { DEFAULT_AUDIT_SOURCE } from './audit/audit-event.js';
 
 export {
   IdentityError,
@@ -79,11 +79,11 @@ export type {
   PassthroughInit,
   PassthroughOptions,
 } from './outbound/passthrough.js';
-export type { UpstreamOptions, Upstream } from './outbound/upstreams.js';
+export type { UpstreamOptions } from './outbound/upstreams.js';
+export type { Upstream, CredentialStrategy } from './outbound/upstream.js';
 export { forwardStrategy } from './outbound/credential-strategy.js';
 export { mintStrategy } from './outbound/mint-strategy.js';
 export type { MintStrategyOptions } from './outbound/mint-strategy.js';
-export type { CredentialStrategy } from './outbound/credential-strategy.js';
 export { dreamFactory } from './outbound/dreamfactory.js';
 export type { DreamFactoryClient, DreamFactoryQuery } from './outbound/dreamfactory.js';
 export { axiosPassthrough } from './outbound/axios-interceptor.js';

@@ -1,6 +1,9 @@
 import { describeActor } from '../core/actor.js';
 import type { Identity } from '../core/identity.js';
 
+/** Default `source` of audit events: the agent acting for the user. */
+export const DEFAULT_AUDIT_SOURCE = 'ai-assistant';
+
 /** How a decision or a forwarded call ended. */
 export type AuditOutcome = 'allowed' | 'denied' | 'error';
 

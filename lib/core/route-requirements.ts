@@ -123,7 +123,9 @@ export function createRequirementsPolicy(
     async predicateRefusal(identity) {
       if (allow === undefined) return undefined;
       try {
-        if ((await allow(identity)) === true) return undefined;
+        // Only `true` allows: a predicate written in JavaScript may answer anything.
+        const answer: unknown = await allow(identity);
+        if (answer === true) return undefined;
         return new IdentityError(
           'access_denied',
           "This route's access policy does not allow this user.",
@@ -172,7 +174,9 @@ export async function checkRequirements(
   identity: Identity | undefined,
   requirements: RouteRequirements,
 ): Promise<void> {
-  if (typeof requirements !== 'object' || requirements === null) {
+  // Typed, but called from JavaScript too: a string or null must not read as "no requirement".
+  const given: unknown = requirements;
+  if (typeof given !== 'object' || given === null) {
     throw new TypeError(
       'checkRequirements: option "requirements" must be an object of requirements',
     );

@@ -1,14 +1,11 @@
 import type { Request, Response } from 'express';
-import { buildAuditEvent } from '../audit/audit-event.js';
+import { buildAuditEvent, DEFAULT_AUDIT_SOURCE } from '../audit/audit-event.js';
 import { endRequestScope } from '../core/request-context.js';
 import { recordAuditEvent } from '../audit/auditor.js';
 import type { IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { auditedPath } from './request-parts.js';
 import { clientAddress, requestState, type RequestState } from './request-state.js';
-
-/** Default `source` of audit events: the agent acting for the user. */
-export const DEFAULT_AUDIT_SOURCE = 'ai-assistant';
 
 /**
  * Records one allow or deny decision of a middleware as an audit event. Returns a promise only

@@ -1,7 +1,7 @@
 import type { Response } from 'express';
 import { stringifySetCookie } from 'cookie';
 import { z } from 'zod';
-import { secureUrl } from '../providers/jwt/issuer-options.js';
+import { secureUrl } from '../core/secure-url.js';
 import { sessionCookieName } from '../core/session-cookie.js';
 
 /** How browser sign-in routes hand the session token over: an HttpOnly cookie. */

@@ -1,24 +1,6 @@
 import { IdentityError } from '../core/errors.js';
 import { credentialOf, type Identity } from '../core/identity.js';
-import type { Upstream } from './upstreams.js';
-
-/**
- * How the passthrough client obtains the credential it sends to an upstream for a user. The
- * strategy returns the raw token; the client puts it in the upstream's credential header.
- * Strategies must refuse (throw an `IdentityError`) rather than fall back to any other account.
- */
-export interface CredentialStrategy {
-  readonly name: string;
-  /** Called once per upstream when the client is created: throw a `TypeError` to refuse it. */
-  check?(upstream: Upstream): void;
-  /** `signal` aborts with the call (its timeout, or the caller's cancel). */
-  credentialFor(
-    identity: Identity,
-    upstream: Upstream,
-    nowMs: number,
-    signal?: AbortSignal,
-  ): Promise<string>;
-}
+import type { CredentialStrategy, Upstream } from './upstream.js';
 
 /**
  * `forward`: send the user's own bearer token, and only to an upstream its `aud` names. A token

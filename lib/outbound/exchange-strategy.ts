@@ -10,7 +10,7 @@ import { parseOptions } from '../core/options.js';
 import { idpUnavailable, isIdpUnreachable } from '../providers/oidc/oidc-errors.js';
 import type { OidcSignIn } from '../providers/oidc/oidc-sign-in.js';
 import type { SessionTokens } from '../tokens/session-tokens.js';
-import type { CredentialStrategy } from './credential-strategy.js';
+import type { CredentialStrategy } from './upstream.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';

@@ -4,7 +4,7 @@ import { isIdentityError, type IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { forwardStrategy } from './credential-strategy.js';
 import type { BodyReport } from './metered-body.js';
-import type { Upstream } from './upstreams.js';
+import type { Upstream } from './upstream.js';
 
 /** What one event of a forwarded call says happened. */
 export interface ForwardFacts {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_AUDIT_SOURCE } from '../audit/audit-event.js';
 import type { AuditTrail } from '../audit/auditor.js';
 import { IdentityError } from '../core/errors.js';
 import { credentialOf, type Identity } from '../core/identity.js';
@@ -7,11 +8,15 @@ import { forwardStrategy } from './credential-strategy.js';
 import { ForwardAudit } from './forward-audit.js';
 import { forwardResponse } from './forward-response.js';
 import { outboundHeaders } from './outbound-headers.js';
-import type { PassthroughInit } from './passthrough.js';
 import { outboundTrace, traceparentFor } from './trace-context.js';
 import { callFailure, notAllowed } from './upstream-errors.js';
-import type { Upstream } from './upstreams.js';
+import type { Upstream } from './upstream.js';
 import { refuseCredentialParams, refuseSecretsInUrl } from './url-credentials.js';
+
+/** `fetch` options, plus what the audit event should record about the call. */
+export interface PassthroughInit extends RequestInit {
+  audit?: { action?: string; filters?: unknown };
+}
 
 /** What `createPassthrough()` settled once, for every call. */
 export interface ForwardContext {
@@ -51,7 +56,7 @@ export async function forwardCall(
       filters: init.audit?.filters,
       requestId,
       ip: scope?.ip,
-      source: context.source ?? scope?.source ?? 'ai-assistant',
+      source: context.source ?? scope?.source ?? DEFAULT_AUDIT_SOURCE,
       started,
       now,
     },

@@ -1,7 +1,7 @@
 import type { ForwardAudit } from './forward-audit.js';
 import { meterBody } from './metered-body.js';
 import { bodyTimedOut, callFailure, tooLarge } from './upstream-errors.js';
-import type { Upstream } from './upstreams.js';
+import type { Upstream } from './upstream.js';
 
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 /** Of an error response, this much is kept for the audit event (which bounds it again). */

@@ -3,8 +3,8 @@ import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { DEFAULT_MINT_TTL_SEC } from '../tokens/session-options.js';
 import type { SessionTokens } from '../tokens/session-tokens.js';
-import type { CredentialStrategy } from './credential-strategy.js';
-import type { Upstream } from './upstreams.js';
+import type { CredentialStrategy } from './upstream.js';
+import type { Upstream } from './upstream.js';
 
 const mintSchema = z.strictObject({
   /** The package's token service (`createSessionTokens()`), which signs and publishes the JWKS. */

@@ -1,5 +1,5 @@
 import { IdentityError } from '../core/errors.js';
-import type { Upstream } from './upstreams.js';
+import type { Upstream } from './upstream.js';
 
 /**
  * Headers never taken from the caller. An agent's tool arguments are attacker-reachable text (a

@@ -4,8 +4,11 @@ import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { getCurrentIdentity } from '../core/request-context.js';
-import { forwardCall, type ForwardContext } from './forward-call.js';
-import { compileUpstream, upstreamSchema, type Upstream } from './upstreams.js';
+import { forwardCall, type ForwardContext, type PassthroughInit } from './forward-call.js';
+import type { Upstream } from './upstream.js';
+
+export type { PassthroughInit } from './forward-call.js';
+import { compileUpstream, upstreamSchema } from './upstreams.js';
 
 const passthroughSchema = z.strictObject({
   /** The data APIs the AI may call on the user's behalf, by name. Nothing else is reachable. */
@@ -18,11 +21,6 @@ const passthroughSchema = z.strictObject({
 });
 
 export type PassthroughOptions = z.input<typeof passthroughSchema>;
-
-/** `fetch` options, plus what the audit event should record about the call. */
-export interface PassthroughInit extends RequestInit {
-  audit?: { action?: string; filters?: unknown };
-}
 
 /** A `fetch` that acts as one user, towards the configured upstreams only. */
 export type PassthroughFetch = (

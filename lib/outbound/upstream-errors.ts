@@ -1,5 +1,5 @@
 import { IdentityError, isIdentityError } from '../core/errors.js';
-import type { Upstream } from './upstreams.js';
+import type { Upstream } from './upstream.js';
 
 /** The call went, or was redirected, to an origin that is not a configured upstream. */
 export function notAllowed(url: URL, hop: number): IdentityError {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { objectWithMethods } from '../core/option-schemas.js';
-import { secureUrl } from '../providers/jwt/issuer-options.js';
-import type { CredentialStrategy } from './credential-strategy.js';
+import { secureUrl } from '../core/secure-url.js';
+import type { CredentialStrategy, Upstream } from './upstream.js';
 
 /** Default: 10000 (10 seconds) for an upstream call, redirects included. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000;
@@ -57,18 +57,6 @@ export const upstreamSchema = z.strictObject({
 export type UpstreamOptions = z.input<typeof upstreamSchema>;
 
 /** An upstream as the passthrough client uses it, with defaults applied. */
-export interface Upstream {
-  readonly name: string;
-  readonly origin: string;
-  readonly audience: string;
-  readonly credentialHeader: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly strategy: CredentialStrategy | undefined;
-  readonly timeoutMs: number;
-  readonly maxResponseBytes: number;
-  readonly maxRedirects: number;
-  readonly dangerouslySkipAudienceCheck: boolean;
-}
 
 export function compileUpstream(name: string, parsed: z.output<typeof upstreamSchema>): Upstream {
   const headers = Object.fromEntries(

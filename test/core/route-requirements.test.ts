@@ -78,7 +78,7 @@ describe('checkRequirements', () => {
 
   test('the allow predicate fails closed: false, a non-boolean, or a throw refuses', async () => {
     expect(await outcome(alice, { allow: () => true })).toBe('allowed');
-    expect(await outcome(alice, { allow: async () => true })).toBe('allowed');
+    expect(await outcome(alice, { allow: () => Promise.resolve(true) })).toBe('allowed');
     expect(await outcome(alice, { allow: () => false })).toBe('access_denied');
     expect(await outcome(alice, { allow: () => 'yes' })).toBe('access_denied');
     expect(

@@ -19,12 +19,12 @@ import {
 import { apiKeyRefused, extractBearerToken, type CredentialCarriers } from './bearer-token.js';
 import type { IdentityIssuer } from './identity-from-token.js';
 import { identityFromToken } from './identity-from-token.js';
+import { secureUrl } from '../../core/secure-url.js';
 import {
   DEFAULT_CLOCK_TOLERANCE_SEC,
   DEFAULT_MAX_TOKEN_LIFETIME_SEC,
   issuerSchema,
   issuerShape,
-  secureUrl,
   type ParsedIssuerOptions,
 } from './issuer-options.js';
 import {

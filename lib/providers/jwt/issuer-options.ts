@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { Claims } from '../../core/claims.js';
 import { mappingSchema, presetSchema } from '../../core/identity-mapping.js';
+import { secureUrl } from '../../core/secure-url.js';
 import { SUPPORTED_ALGORITHMS } from './algorithms.js';
 
 /** Default: 30 seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */
@@ -12,23 +13,6 @@ export const DEFAULT_CLOCK_TOLERANCE_SEC = 30;
  * must not turn into a session that cannot be contained.
  */
 export const DEFAULT_MAX_TOKEN_LIFETIME_SEC = 86_400;
-
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/** HTTPS, or plain HTTP on the loopback interface only (local development and tests). */
-export const secureUrl = z.string().refine(
-  (value) => {
-    try {
-      const url = new URL(value);
-      return (
-        url.protocol === 'https:' || (url.protocol === 'http:' && loopbackHosts.has(url.hostname))
-      );
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must be an https:// URL (http:// is accepted on 127.0.0.1 and localhost only)' },
-);
 
 const keyObject = z.custom<KeyObject>(
   (value) => typeof value === 'object' && value !== null && 'asymmetricKeyType' in value,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type CLAIM_PRESET_NAMES, type ClaimPresetName } from '../../core/claim-presets.js';
 import { signInMappingSchema } from '../../core/identity-mapping.js';
 import { functionOption, objectWithMethods } from '../../core/option-schemas.js';
-import { secureUrl } from '../jwt/issuer-options.js';
+import { secureUrl } from '../../core/secure-url.js';
 import { authorizationParametersSchema } from './oidc-authorization-parameters.js';
 import type { OidcTokenStore } from './oidc-token-store.js';
 

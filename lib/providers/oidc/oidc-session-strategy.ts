@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose';
 import { IdentityError, isIdentityError } from '../../core/errors.js';
-import type { CredentialStrategy } from '../../outbound/credential-strategy.js';
+import type { CredentialStrategy } from '../../outbound/upstream.js';
 import type { SessionTokens } from '../../tokens/session-tokens.js';
 import type { OidcSignIn } from './oidc-sign-in.js';
 

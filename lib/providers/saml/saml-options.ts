@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { signInMappingSchema } from '../../core/identity-mapping.js';
 import { functionOption, objectWithMethods } from '../../core/option-schemas.js';
-import { secureUrl } from '../jwt/issuer-options.js';
+import { secureUrl } from '../../core/secure-url.js';
 import type { UsedAssertionStore } from './assertion-store.js';
 import type { RequestIdStore } from './request-id-store.js';
 import { SAML_PRESET_NAMES } from './saml-presets.js';
