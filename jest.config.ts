@@ -10,6 +10,7 @@ const config: Config = {
   moduleNameMapper: {
     // Examples import the package by name, as users will; in tests that name is the source.
     '^express-identity-passthrough$': '<rootDir>/lib/index.ts',
+    '^express-identity-passthrough/core$': '<rootDir>/lib/core.ts',
     '^express-identity-passthrough/ldap$': '<rootDir>/lib/ldap.ts',
     '^express-identity-passthrough/saml$': '<rootDir>/lib/saml.ts',
     '^express-identity-passthrough/oidc$': '<rootDir>/lib/oidc.ts',

@@ -121,6 +121,26 @@ console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError,
   ]);
 });
 
+test('the core entry loads neither Express nor passport; the root entry (the adapter) does', () => {
+  writeFileSync(
+    join(scratch, 'core-only.cjs'),
+    `
+const loaded = (name) => Object.keys(require.cache).some((file) => file.includes('/node_modules/' + name + '/'));
+(async () => {
+  const core = await import('express-identity-passthrough/core');
+  const before = { express: loaded('express'), passport: loaded('passport'), api: [typeof core.createBearerAuthenticator, typeof core.createPassthrough, typeof core.checkRequirements] };
+  await import('express-identity-passthrough');
+  await import('express-identity-passthrough/saml');
+  console.log(JSON.stringify({ before, after: { express: loaded('express'), passport: loaded('passport') } }));
+})();
+`,
+  );
+  expect(JSON.parse(run(process.execPath, ['core-only.cjs'], scratch))).toEqual({
+    before: { express: false, passport: false, api: ['function', 'function', 'function'] },
+    after: { express: true, passport: true },
+  });
+});
+
 test('a strict TypeScript consumer type-checks against the published declarations', () => {
   writeFileSync(
     join(scratch, 'tsconfig.json'),

@@ -1,0 +1,90 @@
+// The framework-free API: everything an MCP server, a worker or a plain `node:http` server needs
+// to authenticate the person behind a request, guard what it may do, act for them towards data
+// APIs and audit it, without loading Express or passport. The Express adapter (the root entry)
+// is built on these.
+
+export {
+  createBearerAuthenticator,
+  DEFAULT_API_KEY_HEADERS,
+} from './providers/jwt/bearer-authenticator.js';
+export type {
+  AuthenticatorOptions,
+  AuthenticationRequest,
+  BearerAuthenticator,
+} from './providers/jwt/bearer-authenticator.js';
+export type { IssuerOptions } from './providers/jwt/issuer-options.js';
+export { fromEnv, ENV_VARIABLES } from './providers/jwt/from-env.js';
+export { SUPPORTED_ALGORITHMS } from './providers/jwt/algorithms.js';
+export type { JwsAlgorithm } from './providers/jwt/algorithms.js';
+
+export {
+  IdentityError,
+  isIdentityError,
+  IDENTITY_ERROR_CODES,
+  clientMessage,
+} from './core/errors.js';
+export type { IdentityErrorCode, IdentityErrorOptions } from './core/errors.js';
+export type { Identity, IdentityKind, Actor } from './core/identity.js';
+export { buildIdentity } from './core/build-identity.js';
+export type { IdentityFields } from './core/build-identity.js';
+export {
+  getCurrentIdentity,
+  getCurrentRequestId,
+  runInRequestScope,
+  endRequestScope,
+} from './core/request-context.js';
+export type { RequestScope } from './core/request-context.js';
+export { CLAIM_PRESETS, CLAIM_PRESET_NAMES } from './core/claim-presets.js';
+export type { ClaimPresetName } from './core/claim-presets.js';
+export type { MappingConfig } from './core/identity-mapping.js';
+export {
+  SERVICE_ACCOUNT_RULES,
+  DEFAULT_SERVICE_ACCOUNT_RULES,
+  denyListRule,
+} from './core/service-accounts.js';
+export type {
+  ServiceAccountRule,
+  ServiceAccountInput,
+  DenyListOptions,
+} from './core/service-accounts.js';
+export { checkRequirements, createRequirementsPolicy } from './core/route-requirements.js';
+export type { RouteRequirements, RequirementsPolicy } from './core/route-requirements.js';
+export type { PasswordAuthenticator, PasswordCredentials } from './core/password-sign-in.js';
+
+export { createSessionTokens } from './tokens/session-tokens.js';
+export type {
+  SessionTokens,
+  IssuedSession,
+  MintRequest,
+  PublicJwk,
+} from './tokens/session-tokens.js';
+export type { SessionTokensOptions } from './tokens/session-options.js';
+export { createMemorySessionStore } from './tokens/session-store.js';
+export type { SessionStore } from './tokens/session-store.js';
+export { sessionLifetimesFromEnv } from './tokens/session-env.js';
+export { generateSigningKey, SIGNING_ALGORITHMS } from './tokens/signing-keys.js';
+export type { SigningKeyOptions, SigningAlgorithm } from './tokens/signing-keys.js';
+
+export { createPassthrough } from './outbound/passthrough.js';
+export type {
+  Passthrough,
+  PassthroughFetch,
+  PassthroughInit,
+  PassthroughOptions,
+} from './outbound/passthrough.js';
+export type { UpstreamOptions } from './outbound/upstreams.js';
+export type { Upstream, CredentialStrategy } from './outbound/upstream.js';
+export { forwardStrategy } from './outbound/credential-strategy.js';
+export { mintStrategy } from './outbound/mint-strategy.js';
+export type { MintStrategyOptions } from './outbound/mint-strategy.js';
+export { dreamFactory } from './outbound/dreamfactory.js';
+export type { DreamFactoryClient, DreamFactoryQuery } from './outbound/dreamfactory.js';
+
+export { DEFAULT_AUDIT_SOURCE } from './audit/audit-event.js';
+export type { AuditEvent, AuditOutcome } from './audit/audit-event.js';
+export { createMemoryAuditSink } from './audit/audit-sink.js';
+export type { AuditSink, MemoryAuditSink } from './audit/audit-sink.js';
+export { createConsoleAuditSink } from './audit/console-sink.js';
+export { createWinstonAuditSink } from './audit/winston-sink.js';
+export type { WinstonAuditSink, WinstonAuditSinkOptions } from './audit/winston-sink.js';
+export type { AuditFailureHandler, AuditFailurePolicy } from './audit/auditor.js';
