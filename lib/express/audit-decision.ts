@@ -1,65 +1,18 @@
 import type { Request, Response } from 'express';
-import { buildAuditEvent, DEFAULT_AUDIT_SOURCE } from '../audit/audit-event.js';
+import type { RequestDecision } from '../audit/request-audit.js';
 import { endRequestScope } from '../core/request-context.js';
-import { recordAuditEvent } from '../audit/auditor.js';
-import type { IdentityError } from '../core/errors.js';
-import type { Identity } from '../core/identity.js';
-import { auditedPath } from './request-parts.js';
-import { clientAddress, requestState, type RequestState } from './request-state.js';
+import { requestState, type RequestState } from './request-state.js';
 
 /**
  * Records one allow or deny decision of a middleware as an audit event. Returns a promise only
  * under the `fail-closed` policy; it rejects with `audit_unavailable` when the sink fails.
  */
 export function auditDecision(
-  req: Request,
+  _req: Request,
   state: RequestState,
-  decision: {
-    action: string;
-    identity: Identity | undefined;
-    error?: IdentityError;
-    source?: string | undefined;
-    /** Extra facts (the username a failed sign-in tried); never secrets. */
-    details?: Readonly<Record<string, unknown>>;
-    now: () => number;
-  },
+  decision: RequestDecision,
 ): Promise<void> | undefined {
-  if (state.audit === undefined) return undefined;
-  const { error } = decision;
-  return recordAuditEvent(
-    state.audit,
-    buildAuditEvent({
-      action: decision.action,
-      outcome: error === undefined ? 'allowed' : error.status >= 500 ? 'error' : 'denied',
-      reason: error?.code ?? 'ok',
-      status: error?.status ?? null,
-      method: req.method,
-      path: auditedPath(req),
-      ip: clientAddress(req, state),
-      requestId: state.requestId ?? 'unknown',
-      source: decision.source ?? state.source ?? DEFAULT_AUDIT_SOURCE,
-      identity: decision.identity,
-      details: decisionDetails(decision.details, error),
-      now: decision.now,
-    }),
-  );
-}
-
-const NO_DETAILS: Readonly<Record<string, unknown>> = Object.freeze({});
-
-function decisionDetails(
-  details: Readonly<Record<string, unknown>> | undefined,
-  error: IdentityError | undefined,
-): Readonly<Record<string, unknown>> {
-  // An allowed request without extra facts, the common case, allocates nothing here.
-  if (error === undefined) return details ?? NO_DETAILS;
-  const cause = error.cause;
-  return {
-    ...details,
-    ...error.details,
-    // The library's own words help the on-call engineer; they never contain the token.
-    ...(cause instanceof Error ? { cause: `${cause.name}: ${cause.message}` } : {}),
-  };
+  return state.audit.record(decision);
 }
 
 /**
@@ -110,18 +63,6 @@ export function auditThenRespond(
   });
 }
 
-/** Writes a deferred authentication event, if one is still waiting. */
-export function flushPendingAuthentication(req: Request, state: RequestState): void {
-  const pending = state.pendingAuthentication;
-  if (pending === undefined) return;
-  state.pendingAuthentication = undefined;
-  void auditDecision(req, state, {
-    action: 'authenticate',
-    identity: pending.identity,
-    now: () => pending.decidedAt,
-  });
-}
-
 /**
  * A response's `close` listener, one function for all requests: writes the authentication event
  * no route guard superseded, and ends the request scope.
@@ -131,7 +72,7 @@ export function endOnClose(this: Response): void {
 }
 
 /** The request is over: its deferred authentication event is written and its scope ended. */
-export function endRequest(req: Request, state: RequestState): void {
-  flushPendingAuthentication(req, state);
+export function endRequest(_req: Request, state: RequestState): void {
+  state.audit.end();
   if (state.scope !== undefined) endRequestScope(state.scope);
 }

@@ -61,8 +61,8 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   function handler(req: Request, res: Response, next: NextFunction): void {
     const state = requestState(req);
     state.requestId ??= requestIdFrom(req.headers, generateRequestId);
-    state.audit = trail;
-    state.source ??= source;
+    state.audit.trail = trail;
+    state.audit.source ??= source;
     state.realm ??= realm;
     if (!res.headersSent) res.setHeader('X-Request-Id', state.requestId);
     // Mounted twice on one path (app and router): decided already. A second authenticate()
@@ -132,22 +132,16 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       writable: false,
       configurable: true,
     });
-    if (trail.policy === 'fail-closed') {
-      auditThenContinue(
-        req,
-        state,
-        { action: 'authenticate', identity, now },
-        () => {
-          proceed(req, res, state, identity, next);
-        },
-        next,
-      );
-      return;
-    }
     // Under fail-open, one event per request suffices: requireUser's decision carries the same
     // identity; on a route without a guard, this one is written when the response ends.
-    state.pendingAuthentication = { identity, decidedAt: now() };
-    proceed(req, res, state, identity, next);
+    const written = state.audit.authenticated(identity, now);
+    if (written === undefined) {
+      proceed(req, res, state, identity, next);
+      return;
+    }
+    written.then(() => {
+      proceed(req, res, state, identity, next);
+    }, next);
   }
 
   function proceed(
@@ -166,7 +160,7 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
       identity,
       requestId: state.requestId ?? '',
       ip: clientAddress(req, state),
-      source: state.source,
+      source: state.audit.source,
       // Upstream calls continue the caller's trace (W3C Trace Context) when it sent one.
       traceparent: req.headers['traceparent'],
       // Read when the scope is: once the response has ended, a timer or a late callback of this

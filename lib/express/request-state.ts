@@ -1,7 +1,7 @@
 import type { Request } from 'express';
-import type { AuditTrail } from '../audit/auditor.js';
-import type { Identity } from '../core/identity.js';
+import { RequestAudit, type RequestFacts } from '../audit/request-audit.js';
 import type { RequestScope } from '../core/request-context.js';
+import { auditedPath } from './request-parts.js';
 
 /** What the middlewares of one request share, kept off the request's visible properties. */
 export interface RequestState {
@@ -9,20 +9,15 @@ export interface RequestState {
   requestId: string | undefined;
   /** The API-key header the request carries (lower case), read only when it has no identity. */
   apiKeyHeader: string | undefined;
-  audit: AuditTrail | undefined;
-  source: string | undefined;
+  /** The request's audit protocol: its trail, its source, the waiting authentication event. */
+  readonly audit: RequestAudit<Request>;
   realm: string | undefined;
   /** The authenticate() middleware that put `req.identity` in place, if any. */
   decidedBy: object | undefined;
   /** The client address (`req.ip`, which honours `trust proxy`), read once per request. */
   ip: string | undefined;
-  /**
-   * An allowed authentication not yet written: a route guard's decision on the same request
-   * records the same person and supersedes it; otherwise it is written when the response ends.
-   */
   /** The request scope opened for the rest of the chain, ended when the response closes. */
   scope: RequestScope | undefined;
-  pendingAuthentication: { readonly identity: Identity; readonly decidedAt: number } | undefined;
 }
 
 // A symbol-keyed slot on the request rather than a WeakMap: a WeakMap entry per request is an
@@ -41,13 +36,11 @@ export function requestState(req: Request): RequestState {
       authenticated: false,
       requestId: undefined,
       apiKeyHeader: undefined,
-      audit: undefined,
-      source: undefined,
+      audit: new RequestAudit(req, factsOf),
       realm: undefined,
       decidedBy: undefined,
       ip: undefined,
       scope: undefined,
-      pendingAuthentication: undefined,
     };
     Object.defineProperty(holder, STATE, { value: state, enumerable: false });
   }
@@ -58,4 +51,15 @@ export function requestState(req: Request): RequestState {
 export function clientAddress(req: Request, state: RequestState): string | undefined {
   state.ip ??= req.ip ?? req.socket.remoteAddress;
   return state.ip;
+}
+
+// One function for every request's audit events: what they say about where they happened.
+function factsOf(req: Request): RequestFacts {
+  const state = requestState(req);
+  return {
+    method: req.method,
+    path: auditedPath(req),
+    ip: clientAddress(req, state),
+    requestId: state.requestId ?? 'unknown',
+  };
 }

@@ -62,7 +62,7 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
   function conclude(req: Request, error: IdentityError | undefined, next: NextFunction): void {
     const state = requestState(req);
     // This decision names the same person: the deferred authentication event is not needed.
-    state.pendingAuthentication = undefined;
+    state.audit.supersede();
     const decision = {
       action: 'authorize',
       identity: req.identity,

@@ -16,8 +16,8 @@ export function routePrelude(options: {
   return (req, res, next) => {
     const state = requestState(req);
     state.requestId ??= requestIdFrom(req.headers, options.generateRequestId);
-    state.audit = options.trail;
-    state.source ??= options.source;
+    state.audit.trail = options.trail;
+    state.audit.source ??= options.source;
     res.setHeader('X-Request-Id', state.requestId);
     res.setHeader('Cache-Control', 'no-store');
     next();

@@ -5,6 +5,7 @@ import type { Identity } from '../core/identity.js';
 import { forwardStrategy } from './credential-strategy.js';
 import type { BodyReport } from './metered-body.js';
 import type { Upstream } from './upstream.js';
+import { outcomeOf } from '../audit/request-audit.js';
 
 /** What one event of a forwarded call says happened. */
 export interface ForwardFacts {
@@ -105,7 +106,7 @@ function verdict(facts: ForwardFacts): {
   const error = facts.error ?? cutBy(facts.report);
   if (error !== undefined) {
     return {
-      outcome: error.status >= 500 ? 'error' : 'denied',
+      outcome: outcomeOf(error),
       reason: error.code,
       status: error.status,
     };
