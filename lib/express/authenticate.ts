@@ -9,7 +9,7 @@ import { runInRequestScope } from '../core/request-context.js';
 import { requestIdFrom } from '../core/request-id.js';
 import {
   authenticatorShape,
-  createBearerAuthenticator,
+  compileBearerAuthenticator,
 } from '../providers/jwt/bearer-authenticator.js';
 import { auditThenContinue, endOnClose, endRequest } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
@@ -54,7 +54,7 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   const parsed = parseOptions(authenticateSchema, options, 'authenticate');
   const { audit, onAuditFailure, auditFailurePolicy, source, realm, generateRequestId, ...core } =
     parsed;
-  const authenticator = createBearerAuthenticator(core, 'authenticate');
+  const authenticator = compileBearerAuthenticator(core, 'authenticate');
   const trail = auditTrailFrom({ audit, auditFailurePolicy, onAuditFailure });
   const now = core.now ?? Date.now;
 
@@ -75,16 +75,16 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
     // that needs verifying goes asynchronous.
     let outcome;
     try {
-      outcome = authenticator.authenticateCached(authenticationRequest(req));
+      outcome = authenticator.identify(authenticationRequest(req));
     } catch (error) {
       refuse(req, state, error, next);
       return;
     }
-    if (outcome.identity !== undefined || outcome.token === undefined) {
-      accept(req, res, state, outcome.identity, next);
+    if (!(outcome instanceof Promise)) {
+      accept(req, res, state, outcome, next);
       return;
     }
-    authenticator.verify(outcome.token).then(
+    outcome.then(
       (identity) => {
         accept(req, res, state, identity, next);
       },

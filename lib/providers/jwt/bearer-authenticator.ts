@@ -155,28 +155,27 @@ export interface AuthenticationRequest extends CredentialCarriers {
 
 /** Bearer authentication without a web framework: what `authenticate()` is built on. */
 export interface BearerAuthenticator {
-  /** The identity of the request, or undefined when it carries no credential and none is required. */
+  /**
+   * The identity of the request (from the verified-token cache, or by verifying its token), or
+   * undefined when it carries no credential and none is required. Rejects with the
+   * {@link IdentityError} that says why the request is refused.
+   */
   authenticate(request: AuthenticationRequest): Promise<Identity | undefined>;
   /** Fetches every JWKS now, so that a wrong URL fails at startup rather than on a request. */
   warm(): Promise<void>;
   /** The API-key header a request carries, if any (lower case). */
   findApiKeyHeader(headers: AuthenticationRequest['headers']): string | undefined;
-  /**
-   * The synchronous part: extracts the token and answers from the verified-token cache. Throws
-   * the request's refusal; returns the token to `verify` when the cache cannot answer.
-   */
-  authenticateCached(request: AuthenticationRequest): CachedOutcome;
-  /** Verifies a token (the asynchronous part) and caches the resulting identity. */
-  verify(token: string): Promise<Identity>;
 }
 
-/** An identity from the cache, or the token still to verify (neither: anonymous). */
-export interface CachedOutcome {
-  readonly identity: Identity | undefined;
-  readonly token: string | undefined;
+/**
+ * The adapters' form of the same authenticator: `identify` answers a cached token at once,
+ * without a promise, and returns one only when a token must be verified (a promise per request
+ * is measurable at thousands of requests a second). Not part of the public API.
+ */
+export interface IdentifyingAuthenticator extends BearerAuthenticator {
+  /** As `authenticate`, but synchronous when it can be; throws (or rejects) the refusal. */
+  identify(request: AuthenticationRequest): Identity | undefined | Promise<Identity | undefined>;
 }
-
-const ANONYMOUS: CachedOutcome = Object.freeze({ identity: undefined, token: undefined });
 
 /**
  * The framework-agnostic bearer authentication: credential extraction, verification against
@@ -187,6 +186,14 @@ export function createBearerAuthenticator(
   input: AuthenticatorOptions,
   factory = 'createBearerAuthenticator',
 ): BearerAuthenticator {
+  return compileBearerAuthenticator(input, factory);
+}
+
+/** {@link createBearerAuthenticator} with the adapters' synchronous `identify`. */
+export function compileBearerAuthenticator(
+  input: AuthenticatorOptions,
+  factory: string,
+): IdentifyingAuthenticator {
   const options = parseOptions(authenticatorSchema, input, factory);
   const now = options.now ?? Date.now;
   const fetchFn = options.fetch ?? globalThis.fetch;
@@ -236,22 +243,20 @@ export function createBearerAuthenticator(
   return {
     warm: () => verifier.warm(),
     findApiKeyHeader,
+    identify,
     async authenticate(request) {
-      const outcome = authenticateCached(request);
-      return outcome.identity !== undefined || outcome.token === undefined
-        ? outcome.identity
-        : verify(outcome.token);
+      return identify(request);
     },
-    authenticateCached,
-    verify,
   };
 
-  function authenticateCached(request: AuthenticationRequest): CachedOutcome {
+  function identify(
+    request: AuthenticationRequest,
+  ): Identity | undefined | Promise<Identity | undefined> {
     const token = extractBearerToken(request) ?? tokenFromCookie(request);
     if (token === undefined) {
       // Without a required credential the request passes anonymously, and a route guard
       // refuses the API key where a person is needed; other routes may accept it.
-      if (!credentialsRequired) return ANONYMOUS;
+      if (!credentialsRequired) return undefined;
       const apiKeyHeader = findApiKeyHeader(request.headers);
       if (apiKeyHeader !== undefined) throw apiKeyRefused(apiKeyHeader);
       throw new IdentityError(
@@ -259,8 +264,7 @@ export function createBearerAuthenticator(
         'This route needs the signed-in user\'s access token: send "Authorization: Bearer <token>".',
       );
     }
-    if (cache === undefined) return { identity: undefined, token };
-    return { identity: cache.get(tokenDigest(token)), token };
+    return cache?.get(tokenDigest(token)) ?? verify(token);
   }
 
   async function verify(token: string): Promise<Identity> {
