@@ -49,7 +49,11 @@ export type {
 } from './core/service-accounts.js';
 export { checkRequirements, createRequirementsPolicy } from './core/route-requirements.js';
 export type { RouteRequirements, RequirementsPolicy } from './core/route-requirements.js';
-export type { PasswordAuthenticator, PasswordCredentials } from './core/password-sign-in.js';
+export type {
+  PasswordAuthenticator,
+  PasswordCredentials,
+  PasswordSignInContext,
+} from './core/password-sign-in.js';
 
 export { createSessionTokens } from './tokens/session-tokens.js';
 export type {

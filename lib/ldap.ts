@@ -7,4 +7,8 @@ export {
   DEFAULT_LDAP_TIMEOUT_MS,
 } from './providers/ldap/ldap-options.js';
 export { AD_BIND_SUBCODES } from './providers/ldap/directory-errors.js';
-export type { PasswordAuthenticator, PasswordCredentials } from './core/password-sign-in.js';
+export type {
+  PasswordAuthenticator,
+  PasswordCredentials,
+  PasswordSignInContext,
+} from './core/password-sign-in.js';

@@ -1,5 +1,6 @@
-import { IdentityError } from './errors.js';
+import { IdentityError, isIdentityError } from './errors.js';
 import type { Identity } from './identity.js';
+import type { SignInAttempt } from './sign-in-throttle.js';
 
 /** A username and password as a sign-in form sent them, already checked to be strings. */
 export interface PasswordCredentials {
@@ -16,7 +17,87 @@ export interface PasswordCredentials {
 export interface PasswordAuthenticator {
   /** The identity provider's name in audit events (`ldap`). */
   readonly provider: string;
-  authenticate(credentials: PasswordCredentials): Promise<Identity>;
+  /**
+   * `context`, given by the sign-in route, lets the throttle count the account rather than the
+   * name typed. An authenticator that ignores it still works, throttled by the name alone.
+   */
+  authenticate(
+    credentials: PasswordCredentials,
+    context?: PasswordSignInContext,
+  ): Promise<Identity>;
+}
+
+/**
+ * What the sign-in route lends {@link PasswordAuthenticator.authenticate} for one attempt, so that
+ * failed sign-ins are counted the way the directory counts them before it locks an account.
+ *
+ * @example
+ * ```ts
+ * async authenticate({ username, password }, context) {
+ *   const user = await users.findByLogin(username); // by name, email, employee number...
+ *   if (user === undefined) throw refused();
+ *   context?.guardAccount(user.id); // 429 here if this person is over the limit
+ *   if (!(await verify(user.passwordHash, password))) throw refused();
+ *   if (user.mustChangePassword) {
+ *     context?.passwordAccepted(); // refused, but not a guess
+ *     throw refused();
+ *   }
+ *   return identityOf(user);
+ * }
+ * ```
+ */
+export interface PasswordSignInContext {
+  /**
+   * Call with the account's stable key (a directory entry's objectGUID or entryUUID, a normalized
+   * DN, a row id; compared exactly) once the name typed is resolved to an account and BEFORE the
+   * password is checked. Throws `too_many_attempts` (429, let it propagate) when that account has
+   * had too many failures under any of its names; otherwise the attempt counts against it too.
+   * Directories lock the account, not the name: without this, `jsmith`, `john.smith@company.com`
+   * and the mail address would each get the allowance, and together lock the person out.
+   */
+  guardAccount(accountKey: string): void;
+  /**
+   * Call when the password was verified right and the sign-in is refused all the same (it must
+   * be changed, it has expired): the refusal is not a guess, and does not count. Call it only
+   * where the password is known to be right; a wrong one reported so would escape the throttle.
+   */
+  passwordAccepted(): void;
+}
+
+/**
+ * Runs `authenticator` for one throttled attempt and settles the attempt by the outcome: success
+ * clears the counts; `invalid_credentials` stays counted as a guess; anything else (an outage, a
+ * bad request, the account guard's own 429, a refusal after the password was accepted) is
+ * uncounted. Without a throttle (`attempt` undefined) the guard lets everything through.
+ */
+export async function signInWithPassword(
+  authenticator: PasswordAuthenticator,
+  credentials: PasswordCredentials,
+  attempt: SignInAttempt | undefined,
+): Promise<Identity> {
+  const reported = { passwordAccepted: false };
+  const context: PasswordSignInContext = Object.freeze({
+    guardAccount(accountKey: string) {
+      attempt?.resolvedTo(accountKey);
+    },
+    passwordAccepted() {
+      reported.passwordAccepted = true;
+    },
+  });
+  try {
+    const identity = await authenticator.authenticate(credentials, context);
+    attempt?.succeeded();
+    return identity;
+  } catch (error) {
+    if (
+      reported.passwordAccepted ||
+      !isIdentityError(error) ||
+      error.code !== 'invalid_credentials'
+    ) {
+      attempt?.uncounted();
+    }
+    throw error;
+  }
 }
 
 /** Longest accepted username: long enough for any UPN or email address (RFC 5321 §4.5.3.1.3). */

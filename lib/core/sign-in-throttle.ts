@@ -24,7 +24,10 @@ export interface SignInThrottleOptions {
   maxFailuresPerAccount?: number;
   maxFailuresPerClient?: number;
   windowMs?: number;
-  /** Default: 10000 accounts and clients tracked; the least recently seen are forgotten. */
+  /**
+   * Default: 10000 each of names, accounts and clients tracked; the least recently seen are
+   * forgotten.
+   */
   maxEntries?: number;
   now?: () => number;
 }
@@ -32,7 +35,7 @@ export interface SignInThrottleOptions {
 /** Counts failed sign-ins and refuses further attempts with 429 before the directory locks out. */
 export interface SignInThrottle {
   /**
-   * Starts an attempt: throws `too_many_attempts` (with `Retry-After`) when the account or the
+   * Starts an attempt: throws `too_many_attempts` (with `Retry-After`) when the name typed or the
    * client is blocked, otherwise counts the attempt as a failure until it is settled. Counting
    * first means concurrent attempts cannot all slip under the limit together.
    */
@@ -41,15 +44,46 @@ export interface SignInThrottle {
 
 /** One sign-in attempt, counted as failed unless settled otherwise. */
 export interface SignInAttempt {
-  /** The password was right: the account's count is cleared. */
+  /**
+   * The name typed belongs to this account: a stable key such as a directory entry's objectGUID
+   * or entryUUID, compared exactly. Throws `too_many_attempts` when the account is blocked,
+   * whichever of its names the failures came under; otherwise the attempt counts against the
+   * account too, until settled. Call it before the password is checked: a directory locks the
+   * account, not the name, so `jsmith` and `john.smith@company.com` must share one allowance.
+   * A refusal here leaves the attempt unsettled; settle it `uncounted()`, as the guess never
+   * reached the directory.
+   */
+  resolvedTo(accountKey: string): void;
+  /** The password was right: the counts of the name and of the account are cleared. */
   succeeded(): void;
-  /** Not the user's guess (the directory was down, the request malformed): uncounted. */
+  /**
+   * Not the user's guess (the directory was down, the request malformed, the password right but
+   * the account unusable): uncounted.
+   */
   uncounted(): void;
 }
 
 interface Window {
   failures: number;
   resetsAt: number;
+}
+
+/** One kind of thing counted (names typed, accounts, client addresses), in its own memory. */
+interface Tally {
+  readonly windows: LRUCache<string, Window>;
+  readonly limit: number;
+  readonly scope: 'account' | 'client';
+  /** Whether each failure restarts the window (accounts), or it ends after the first (clients). */
+  readonly sliding: boolean;
+  readonly windowMs: number;
+  readonly now: () => number;
+}
+
+/** A failure an attempt counted, to be cleared or given back when the attempt is settled. */
+interface Counted {
+  readonly tally: Tally;
+  readonly key: string;
+  readonly window: Window;
 }
 
 /**
@@ -59,6 +93,14 @@ interface Window {
  * count separately, so N instances let N times the allowance reach the directory: lower
  * `maxFailuresPerAccount` accordingly, or share a throttle).
  *
+ * An account is counted twice over: by the name typed, folded by {@link accountName} (checked
+ * before the directory is asked anything), and by the account the directory resolved that name
+ * to ({@link SignInAttempt.resolvedTo}), which is what the directory's lockout counts. Without
+ * the second, each name a directory accepts for one person (`jsmith`, `john.smith@company.com`,
+ * the mail address) would bring its own allowance. An authenticator that cannot resolve the
+ * account before the password is checked is throttled by the name typed alone. The two are kept
+ * apart in memory, so that a flood of made-up names cannot evict the counts of real accounts.
+ *
  * An account's count ends only after `windowMs` without a failure, not `windowMs` after the
  * first: a fixed window lets the allowance through twice in quick succession across its edge
  * (four guesses just before it resets, four just after), and the directory, whose count has not
@@ -67,64 +109,46 @@ interface Window {
  */
 export function createSignInThrottle(options: SignInThrottleOptions = {}): SignInThrottle {
   const perAccount = options.maxFailuresPerAccount ?? DEFAULT_MAX_FAILURES_PER_ACCOUNT;
-  const perClient = options.maxFailuresPerClient ?? DEFAULT_MAX_FAILURES_PER_CLIENT;
-  const windowMs = options.windowMs ?? DEFAULT_FAILURE_WINDOW_MS;
-  const now = options.now ?? Date.now;
-  // Accounts and clients are tracked apart, so that a flood of one cannot evict the other.
-  const accounts = new LRUCache<string, Window>({ max: options.maxEntries ?? 10_000 });
-  const clients = new LRUCache<string, Window>({ max: options.maxEntries ?? 10_000 });
-  const cacheFor = (key: string): LRUCache<string, Window> =>
-    key.startsWith('a:') ? accounts : clients;
-  const accountKey = (account: string): string => `a:${accountName(account)}`;
-  const clientKey = (client: string): string => `c:${clientName(client)}`;
-
-  function current(key: string): Window | undefined {
-    const window = cacheFor(key).get(key);
-    if (window === undefined || window.resetsAt <= now()) return undefined;
-    return window;
-  }
-
-  function refuseIfBlocked(key: string, limit: number, scope: 'account' | 'client'): void {
-    const window = current(key);
-    if (window === undefined || window.failures < limit) return;
-    throw new IdentityError(
-      'too_many_attempts',
-      'Too many failed sign-in attempts; wait before trying again, or contact your administrator if you have forgotten your password.',
-      { retryAfterSec: (window.resetsAt - now()) / 1000, details: { scope } },
-    );
-  }
-
-  function count(key: string): Window {
-    let window = current(key);
-    if (window === undefined) {
-      window = { failures: 0, resetsAt: now() + windowMs };
-      cacheFor(key).set(key, window);
-    } else if (key.startsWith('a:')) {
-      // AD resets its count after a quiet interval, OpenLDAP forgets each failure after one:
-      // counting until a quiet interval is never more lenient than either. A client's window
-      // stays fixed: a busy NAT with the odd typo must not be blocked for good.
-      window.resetsAt = now() + windowMs;
-    }
-    window.failures += 1;
-    return window;
-  }
+  const tally = (limit: number, scope: Tally['scope']): Tally => ({
+    windows: new LRUCache<string, Window>({ max: options.maxEntries ?? 10_000 }),
+    limit,
+    scope,
+    // AD resets its count after a quiet interval, OpenLDAP forgets each failure after one:
+    // counting until a quiet interval is never more lenient than either. A client's window
+    // stays fixed: a busy NAT with the odd typo must not be blocked for good.
+    sliding: scope === 'account',
+    windowMs: options.windowMs ?? DEFAULT_FAILURE_WINDOW_MS,
+    now: options.now ?? Date.now,
+  });
+  const names = tally(perAccount, 'account');
+  const accounts = tally(perAccount, 'account');
+  const clients = tally(options.maxFailuresPerClient ?? DEFAULT_MAX_FAILURES_PER_CLIENT, 'client');
 
   return {
     attempt(account, client) {
-      const keys = [accountKey(account), ...(client === undefined ? [] : [clientKey(client)])];
-      refuseIfBlocked(keys[0] as string, perAccount, 'account');
-      if (keys[1] !== undefined) refuseIfBlocked(keys[1], perClient, 'client');
-      const counted = keys.map(count);
+      const keys: [Tally, string][] = [[names, accountName(account)]];
+      if (client !== undefined) keys.push([clients, clientName(client)]);
+      for (const [counter, key] of keys) refuseIfBlocked(counter, key);
+      const counted = keys.map(([counter, key]) => count(counter, key));
       let settled = false;
-      const undo = (window: Window | undefined): void => {
-        if (window !== undefined) window.failures = Math.max(0, window.failures - 1);
-      };
       return {
+        resolvedTo(accountKey) {
+          if (typeof accountKey !== 'string' || accountKey.length === 0) {
+            throw new TypeError('resolvedTo(accountKey): expected a non-empty string');
+          }
+          if (settled || counted.some((c) => c.tally === accounts && c.key === accountKey)) return;
+          refuseIfBlocked(accounts, accountKey);
+          counted.push(count(accounts, accountKey));
+        },
         succeeded() {
           if (settled) return;
           settled = true;
-          accounts.delete(keys[0] as string);
-          undo(counted[1]);
+          // The directory forgets an account's failures when its password is right; a client's
+          // other failures (other accounts) still stand.
+          for (const item of counted) {
+            if (item.tally === clients) undo(item);
+            else item.tally.windows.delete(item.key);
+          }
         },
         uncounted() {
           if (settled) return;
@@ -136,11 +160,45 @@ export function createSignInThrottle(options: SignInThrottleOptions = {}): SignI
   };
 }
 
+function current({ windows, now }: Tally, key: string): Window | undefined {
+  const window = windows.get(key);
+  if (window === undefined || window.resetsAt <= now()) return undefined;
+  return window;
+}
+
+function refuseIfBlocked(tally: Tally, key: string): void {
+  const window = current(tally, key);
+  if (window === undefined || window.failures < tally.limit) return;
+  throw new IdentityError(
+    'too_many_attempts',
+    'Too many failed sign-in attempts; wait before trying again, or contact your administrator if you have forgotten your password.',
+    { retryAfterSec: (window.resetsAt - tally.now()) / 1000, details: { scope: tally.scope } },
+  );
+}
+
+function count(tally: Tally, key: string): Counted {
+  let window = current(tally, key);
+  if (window === undefined) {
+    window = { failures: 0, resetsAt: tally.now() + tally.windowMs };
+    tally.windows.set(key, window);
+  } else if (tally.sliding) {
+    window.resetsAt = tally.now() + tally.windowMs;
+  }
+  window.failures += 1;
+  return { tally, key, window };
+}
+
+function undo({ window }: Counted): void {
+  window.failures = Math.max(0, window.failures - 1);
+}
+
 /**
  * The account a sign-in name points at, as far as can be told without the directory: `alice`,
- * `ALICE`, `alice@company.com` and `COMPANY\alice` count as one account, so that each spelling
+ * `ALICE`, `alice@company.com` and `COMPANY\alice` count as one name, so that each spelling
  * does not get its own allowance of guesses. Two people who share a local part on different
- * domains share a count, which only makes the throttle stricter.
+ * domains share a count, which only makes the throttle stricter. Names the directory links and
+ * the text does not (`jsmith` and `john.smith@company.com`) count as one account only once the
+ * authenticator resolves them ({@link SignInAttempt.resolvedTo}).
  */
 export function accountName(account: string): string {
   const name = account.normalize('NFKC').toLowerCase();

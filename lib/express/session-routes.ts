@@ -7,8 +7,8 @@ import type { Identity } from '../core/identity.js';
 import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import type { PasswordAuthenticator } from '../core/password-sign-in.js';
-import { readPasswordCredentials } from '../core/password-sign-in.js';
-import { createSignInThrottle, type SignInAttempt } from '../core/sign-in-throttle.js';
+import { readPasswordCredentials, signInWithPassword } from '../core/password-sign-in.js';
+import { createSignInThrottle } from '../core/sign-in-throttle.js';
 import { extractBearerToken } from '../providers/jwt/bearer-token.js';
 import type { IssuedSession, SessionTokens } from '../tokens/session-tokens.js';
 import { auditDecision, auditThenRespond } from './audit-decision.js';
@@ -38,6 +38,11 @@ const sessionRoutesSchema = z.strictObject({
    * 15 minutes pass without one) and 20 per client address in 15 minutes: safe for directories
    * that lock an account at 5 or more failures. Set the account limit below the directory's
    * lockout threshold, and `windowMs` no shorter than its failure-counting interval.
+   * An account is counted under every name it is signed in with as soon as `passwordSignIn`
+   * resolves the name to it (`context.guardAccount()`): the LDAP authenticator does so in
+   * search-then-bind and `userDnTemplate` modes. With `accountSuffix`, and with authenticators
+   * that ignore the context, names are counted as typed (case, the UPN domain and `DOMAIN\`
+   * folded), so two names of one person not related by that folding each get the allowance.
    * **Warning:** `false` lets anyone guess passwords as fast as the directory answers, and lock
    * any account whose name they know.
    */
@@ -130,7 +135,9 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
         }
         const credentials = readPasswordCredentials(name, form['password']);
         const attempt = throttle?.attempt(credentials.username, req.ip);
-        const identity = await signInWith(passwordSignIn, credentials, attempt);
+        // The authenticator tells the throttle which account the name is, once it knows: every
+        // name a directory accepts for one person shares that person's allowance.
+        const identity = await signInWithPassword(passwordSignIn, credentials, attempt);
         context.identity = identity;
         const session = await tokens.issue(identity);
         // The session id links this event to the session's refreshes and its sign-out.
@@ -219,22 +226,6 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
 interface Context {
   identity: Identity | undefined;
   details: Record<string, unknown>;
-}
-
-async function signInWith(
-  passwordSignIn: PasswordAuthenticator,
-  credentials: { username: string; password: string },
-  attempt: SignInAttempt | undefined,
-): Promise<Identity> {
-  try {
-    const identity = await passwordSignIn.authenticate(credentials);
-    attempt?.succeeded();
-    return identity;
-  } catch (error) {
-    // Only a wrong guess counts against the account; an outage or a bad request does not.
-    if (!isIdentityError(error) || error.code !== 'invalid_credentials') attempt?.uncounted();
-    throw error;
-  }
 }
 
 // As type-is decides (RFC 9112 §6.3): no Transfer-Encoding and no (or a zero) Content-Length,

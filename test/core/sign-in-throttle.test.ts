@@ -79,6 +79,162 @@ describe('createSignInThrottle', () => {
   });
 });
 
+describe('SignInAttempt.resolvedTo: counting the account, not the name typed', () => {
+  // One person, three names a directory search matches: sAMAccountName, UPN, mail. accountName()
+  // cannot fold them together; only the directory knows they are one account.
+  const NAMES = ['jsmith', 'john.smith@corp.example', 'johnny@mail.corp.example'];
+  const GUID = '5f0c5a4e-1b2c-4d3e-8f90-a1b2c3d4e5f6';
+
+  /** One failed sign-in under `name`: the status the client would get. */
+  function fail(throttle: SignInThrottle, name: string, key: string | undefined): 401 | 429 {
+    try {
+      const attempt = throttle.attempt(name, '10.0.0.1');
+      try {
+        if (key !== undefined) attempt.resolvedTo(key);
+      } catch (error) {
+        attempt.uncounted();
+        throw error;
+      }
+      return 401;
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'too_many_attempts', status: 429 });
+      return 429;
+    }
+  }
+
+  test('control: without resolvedTo, each name has its own allowance (8 guesses reach a directory that locks at 5)', () => {
+    const throttle = createSignInThrottle();
+    const statuses = Array.from({ length: 10 }, (_, i) =>
+      fail(throttle, NAMES[i % 2] as string, undefined),
+    );
+    expect(statuses.filter((status) => status === 401)).toHaveLength(8);
+  });
+
+  test('every name resolved to one account shares its allowance of 4', () => {
+    const throttle = createSignInThrottle();
+    const statuses = Array.from({ length: 9 }, (_, i) =>
+      fail(throttle, NAMES[i % NAMES.length] as string, GUID),
+    );
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429, 429, 429]);
+  });
+
+  test("the account's refusal names the scope and counts down Retry-After from its last failure", () => {
+    let time = 0;
+    const throttle = createSignInThrottle({ maxFailuresPerAccount: 2, now: () => time });
+    fail(throttle, 'jsmith', GUID);
+    time += 5 * MINUTE;
+    fail(throttle, 'john.smith@corp.example', GUID);
+    time += 1 * MINUTE;
+    // A fresh name passes the name check and is refused once it is known to be the account.
+    const attempt = throttle.attempt('johnny@mail.corp.example', undefined);
+    expect(() => attempt.resolvedTo(GUID)).toThrow(
+      expect.objectContaining({
+        code: 'too_many_attempts',
+        details: { scope: 'account' },
+        headers: expect.objectContaining({ 'Retry-After': String(14 * 60) }) as unknown,
+      }),
+    );
+  });
+
+  test('a refusal by the account gives back what the attempt counted against the name and the client', () => {
+    const throttle = createSignInThrottle({ maxFailuresPerAccount: 2, maxFailuresPerClient: 3 });
+    fail(throttle, 'jsmith', GUID);
+    fail(throttle, 'john.smith@corp.example', GUID);
+    for (let i = 0; i < 5; i++) expect(fail(throttle, 'johnny@mail.corp.example', GUID)).toBe(429);
+    // The client has two failures, not seven: a third (another account) is still allowed.
+    expect(fail(throttle, 'someone-else', 'another-guid')).toBe(401);
+    expect(fail(throttle, 'someone-else', 'another-guid')).toBe(429);
+  });
+
+  test('concurrent attempts under different names: only the allowance reaches the directory', () => {
+    const throttle = createSignInThrottle();
+    // All six start, and resolve, before any settles: the account is counted as each resolves.
+    const attempts = Array.from({ length: 6 }, (_, i) =>
+      throttle.attempt(NAMES[i % NAMES.length] as string, undefined),
+    );
+    const passed = attempts.filter((attempt) => {
+      try {
+        attempt.resolvedTo(GUID);
+        return true;
+      } catch {
+        attempt.uncounted();
+        return false;
+      }
+    });
+    expect(passed).toHaveLength(4);
+  });
+
+  test('a success clears the account and the name it used; other names keep their own count', () => {
+    const throttle = createSignInThrottle({ maxFailuresPerAccount: 3 });
+    fail(throttle, 'jsmith', GUID);
+    fail(throttle, 'jsmith', GUID);
+    const success = throttle.attempt('john.smith@corp.example', undefined);
+    success.resolvedTo(GUID);
+    success.succeeded();
+    // `jsmith` still has its two failures (stricter than the directory, never more lenient)...
+    expect(fail(throttle, 'jsmith', GUID)).toBe(401);
+    expect(fail(throttle, 'jsmith', GUID)).toBe(429);
+    // ...while the account's count started again: one failure so far, two more fit.
+    expect(fail(throttle, 'johnny@mail.corp.example', GUID)).toBe(401);
+    expect(fail(throttle, 'johnny@mail.corp.example', GUID)).toBe(401);
+    expect(fail(throttle, 'johnny@mail.corp.example', GUID)).toBe(429);
+  });
+
+  test('uncounted() gives back the account count too; succeeded() clears it', () => {
+    const throttle = createSignInThrottle({ maxFailuresPerAccount: 2 });
+    const outage = throttle.attempt('jsmith', undefined);
+    outage.resolvedTo(GUID);
+    outage.uncounted();
+    fail(throttle, 'jsmith', GUID);
+    const success = throttle.attempt('john.smith@corp.example', undefined);
+    success.resolvedTo(GUID);
+    success.succeeded();
+    // The count was cleared: two more failures fit before the limit.
+    expect(fail(throttle, 'johnny@mail.corp.example', GUID)).toBe(401);
+    expect(fail(throttle, 'johnny@mail.corp.example', GUID)).toBe(401);
+    expect(fail(throttle, 'jsmith', GUID)).toBe(429);
+  });
+
+  test('the same key twice in one attempt counts once; after settling, resolvedTo does nothing', () => {
+    const throttle = createSignInThrottle({ maxFailuresPerAccount: 2 });
+    const attempt = throttle.attempt('jsmith', undefined);
+    attempt.resolvedTo(GUID);
+    attempt.resolvedTo(GUID);
+    const settled = throttle.attempt('john.smith@corp.example', undefined);
+    settled.uncounted();
+    settled.resolvedTo(GUID);
+    expect(fail(throttle, 'johnny@mail.corp.example', GUID)).toBe(401);
+    expect(fail(throttle, 'johnny@mail.corp.example', GUID)).toBe(429);
+  });
+
+  test('account keys are compared exactly and apart from names: a name cannot spend an account key', () => {
+    const throttle = createSignInThrottle({ maxFailuresPerAccount: 1 });
+    // Typed as a name, the key counts only as that name.
+    fail(throttle, GUID, undefined);
+    expect(fail(throttle, 'jsmith', GUID)).toBe(401);
+    expect(fail(throttle, 'jsmith2', GUID.toUpperCase())).toBe(401);
+  });
+
+  test('a flood of made-up names cannot evict the count of a real account', () => {
+    const throttle = createSignInThrottle({ maxEntries: 10 });
+    for (let i = 0; i < 4; i++) fail(throttle, NAMES[i % NAMES.length] as string, GUID);
+    // From many clients (no client limit applies): names only, the directory finds no one.
+    for (let i = 0; i < 50; i++) throttle.attempt(`nobody-${i}`, undefined);
+    const attempt = throttle.attempt('jsmith', undefined);
+    expect(() => attempt.resolvedTo(GUID)).toThrow(
+      expect.objectContaining({ code: 'too_many_attempts', details: { scope: 'account' } }),
+    );
+  });
+
+  test('an empty or non-string key is a programming error (TypeError), not a pass', () => {
+    const attempt = createSignInThrottle().attempt('jsmith', undefined);
+    expect(() => attempt.resolvedTo('')).toThrow(
+      new TypeError('resolvedTo(accountKey): expected a non-empty string'),
+    );
+    expect(() => attempt.resolvedTo(undefined as unknown as string)).toThrow(TypeError);
+  });
+});
+
 describe('the default account limit', () => {
   // A directory that locks at 5 failures (a common baseline) must never see a fifth from us.
   const DIRECTORY_THRESHOLD = 5;

@@ -303,6 +303,87 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
     expect(await failuresSettleAt(user.dn, 0)).toBe(0);
   });
 
+  test('every login attribute names one account: guesses alternating uid and mail never lock it', async () => {
+    // A mail address whose local part is not the uid: no folding of the text joins the two
+    // names; only the search does.
+    const suffix = randomBytes(4).toString('hex');
+    const user = await newPerson('jsmith', { mail: `john.smith.${suffix}@example.com` });
+    let time = Date.now();
+    const audit = createMemoryAuditSink();
+    const agent = await assistant(express, audit, { now: () => time });
+    const names = [user.uid, user.mail];
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 2 * SLAPD_PASSWORD_POLICY.maxFailure; attempt++) {
+      const username = names[attempt % 2] as string;
+      const res = await agent.post('/auth/session').send({ username, password: 'Guess-1' });
+      statuses.push(res.status);
+    }
+    // The default allowance (4) for the account, whichever name; then 429 before any bind.
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429, 429, 429, 429]);
+    expect(audit.events.at(-1)).toMatchObject({
+      reason: 'too_many_attempts',
+      details: { scope: 'account' },
+    });
+    expect(await lockedWithin(user.dn, 300)).toBe(false);
+    expect(await failuresSettleAt(user.dn, SLAPD_PASSWORD_POLICY.maxFailure - 1)).toBe(
+      SLAPD_PASSWORD_POLICY.maxFailure - 1,
+    );
+    // The right password under either name waits for the quiet window too...
+    for (const username of names) {
+      const res = await agent.post('/auth/session').send({ username, password: user.password });
+      expectRefusal(res, { status: 429, code: 'too_many_attempts' });
+    }
+    // ...and then works: the account was never locked.
+    time += 15 * MINUTE;
+    const right = await agent
+      .post('/auth/session')
+      .send({ username: user.mail, password: user.password });
+    expect(right.status).toBe(200);
+    expect(await failuresSettleAt(user.dn, 0)).toBe(0);
+  });
+
+  test('control: the 8 guesses that 4 per name would let through lock the account at the directory', async () => {
+    const suffix = randomBytes(4).toString('hex');
+    const user = await newPerson('jsmith', { mail: `john.smith.${suffix}@example.com` });
+    // Unthrottled, to show what counting by name alone (4 for each of two names) let reach slapd.
+    const agent = await assistant(express, createMemoryAuditSink(), { throttle: false });
+    for (let attempt = 0; attempt < 2 * (SLAPD_PASSWORD_POLICY.maxFailure - 1); attempt++) {
+      const username = [user.uid, user.mail][attempt % 2] as string;
+      expect(
+        (await agent.post('/auth/session').send({ username, password: 'Guess-1' })).status,
+      ).toBe(401);
+    }
+    expect(await lockedWithin(user.dn, 2_000)).toBe(true);
+  });
+
+  test('a password that must be changed, typed right again and again, is refused (401) but never throttled', async () => {
+    const user = await newPerson('reset', { attributes: { pwdReset: 'TRUE' } });
+    const audit = createMemoryAuditSink();
+    const agent = await assistant(express, audit, { now: () => Date.now() });
+    for (let attempt = 0; attempt < SLAPD_PASSWORD_POLICY.maxFailure + 1; attempt++) {
+      const res = await agent
+        .post('/auth/session')
+        .send({ username: user.uid, password: user.password });
+      expectRefusal(res, { status: 401, code: 'invalid_credentials', bearerError: null });
+    }
+    expect(audit.events.map((event) => event.details['reason'])).toEqual(
+      Array(SLAPD_PASSWORD_POLICY.maxFailure + 1).fill('password_must_change'),
+    );
+    // Nor does the directory count them; wrong guesses still do, on both sides.
+    expect(await failuresSettleAt(user.dn, 0)).toBe(0);
+    for (let attempt = 0; attempt < SLAPD_PASSWORD_POLICY.maxFailure - 1; attempt++) {
+      const res = await agent
+        .post('/auth/session')
+        .send({ username: user.mail, password: 'Guess-1' });
+      expect(res.status).toBe(401);
+    }
+    const blocked = await agent
+      .post('/auth/session')
+      .send({ username: user.uid, password: user.password });
+    expectRefusal(blocked, { status: 429, code: 'too_many_attempts' });
+    expect(await lockedWithin(user.dn, 300)).toBe(false);
+  });
+
   test('directory down: 503 with a generic message, and the process keeps serving', async () => {
     const audit = createMemoryAuditSink();
     const agent = await assistant(express, audit, { directory: { port: 1 } });
@@ -319,17 +400,30 @@ describe.each(EXPRESS_VERSIONS)('%s', (_name, express) => {
   });
 });
 
-/** A new person under ou=People, for tests that change their state at the directory. */
-async function newPerson(prefix: string): Promise<{ uid: string; dn: string; password: string }> {
+/**
+ * A new person under ou=People, for tests that change their state at the directory. `mail`
+ * defaults to `<uid>@example.com`; `attributes` adds policy state (`pwdReset`).
+ */
+async function newPerson(
+  prefix: string,
+  options: { mail?: string; attributes?: Record<string, string> } = {},
+): Promise<{ uid: string; dn: string; password: string; mail: string }> {
   const uid = `${prefix}-${randomBytes(4).toString('hex')}`;
-  const person = { uid, dn: `uid=${uid},ou=People,${SLAPD_BASE_DN}`, password: `${uid}-Pw-1` };
+  const mail = options.mail ?? `${uid}@example.com`;
+  const person = {
+    uid,
+    dn: `uid=${uid},ou=People,${SLAPD_BASE_DN}`,
+    password: `${uid}-Pw-1`,
+    mail,
+  };
   const client = new Client({ url: slapd.url, timeout: 5_000 });
   try {
     await client.bind(SLAPD_ADMIN.dn, SLAPD_ADMIN.password);
     await client.add(person.dn, {
       objectClass: 'inetOrgPerson',
-      ...{ uid, cn: uid, sn: uid, mail: `${uid}@example.com` },
+      ...{ uid, cn: uid, sn: uid, mail },
       userPassword: person.password,
+      ...options.attributes,
     });
   } finally {
     await client.unbind();

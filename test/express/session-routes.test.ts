@@ -19,6 +19,7 @@ import {
 } from '../../lib/index.js';
 import { subjectFor } from '../../lib/tokens/token-claims.js';
 import { createIdentity } from '../../lib/core/identity.js';
+import type { PasswordSignInContext } from '../../lib/core/password-sign-in.js';
 import { closeServers, EXPRESS_VERSIONS, expectRefusal, serve } from '../helpers/http.js';
 
 // The sign-in routes through a real Express app on 127.0.0.1, with a password authenticator over
@@ -29,28 +30,45 @@ const AUDIENCE = 'api://ai-assistant';
 const ALICE_PASSWORD = 'Tr0ub4dor&3-alice-7c1e';
 const SVC_PASSWORD = 'svc-backup-password-19d2';
 const WRONG_PASSWORD = 'wrong-guess-password-55aa';
+const CAROL_PASSWORD = 'carol-password-3c4d';
+const DANA_PASSWORD = 'dana-password-8e9f';
 const WINDOW_MS = 15 * 60 * 1000;
 
 interface DirectoryEntry {
   readonly password: string;
   readonly email: string;
   readonly kind: 'user' | 'service';
+  /** An administrator reset the password: the right one is refused until it is changed. */
+  readonly mustChange?: boolean;
 }
 
 const USERS: Readonly<Record<string, DirectoryEntry>> = {
   alice: { password: ALICE_PASSWORD, email: 'alice@example.com', kind: 'user' },
   bob: { password: 'bob-password-0000', email: 'bob@example.com', kind: 'user' },
   'svc-backup': { password: SVC_PASSWORD, email: 'svc-backup@example.com', kind: 'service' },
+  /** Two names no text folding joins: `carol` and `c.jones@example.com`. */
+  carol: { password: CAROL_PASSWORD, email: 'c.jones@example.com', kind: 'user' },
+  dana: { password: DANA_PASSWORD, email: 'dana@example.com', kind: 'user', mustChange: true },
 };
 
 /** A directory over a fixed table: wrong passwords, unknown users and outages as LDAP has them. */
 class TableDirectory implements PasswordAuthenticator {
   readonly provider = 'directory';
   calls = 0;
+  passwordChecks = 0;
   down = false;
   gate: Promise<void> | undefined;
+  /**
+   * Uses the sign-in context as a search-then-bind directory does: the account's key once the
+   * name is found, before the password; `passwordAccepted()` for a right but refused password.
+   * Off, it is a custom authenticator written before the context existed.
+   */
+  usesContext = false;
 
-  async authenticate({ username, password }: PasswordCredentials): Promise<Identity> {
+  async authenticate(
+    { username, password }: PasswordCredentials,
+    context?: PasswordSignInContext,
+  ): Promise<Identity> {
     this.calls += 1;
     if (this.gate !== undefined) await this.gate;
     if (this.down) {
@@ -64,8 +82,14 @@ class TableDirectory implements PasswordAuthenticator {
       (candidate) => candidate === key || USERS[candidate]?.email === key,
     );
     const entry = name === undefined ? undefined : USERS[name];
+    if (this.usesContext && name !== undefined) context?.guardAccount(`uid=${name}`);
+    this.passwordChecks += 1;
     if (name === undefined || entry === undefined || entry.password !== password) {
       throw new IdentityError('invalid_credentials', 'The username or password is not correct.');
+    }
+    if (entry.mustChange === true) {
+      if (this.usesContext) context?.passwordAccepted();
+      throw new IdentityError('invalid_credentials', 'The password must be changed first.');
     }
     return createIdentity({
       subject: `uid=${name},ou=people,dc=example,dc=com`,
@@ -500,6 +524,73 @@ describe.each(EXPRESS_VERSIONS)('sessionRoutes() on %s', (_name, express) => {
       expectRefusal(res, { status: 429, code: 'too_many_attempts' });
       expect(sessionEvents().at(-1)?.details).toMatchObject({ scope: 'client' });
       expect(directory.calls).toBe(3);
+    });
+
+    test('an authenticator that resolves the account: its names share one allowance, refused before the password is checked', async () => {
+      const time = clock();
+      await start({ now: time.now });
+      directory.usesContext = true;
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const username = i % 2 === 0 ? 'carol' : 'c.jones@example.com';
+        statuses.push((await signIn({ username, password: WRONG_PASSWORD })).status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429, 429]);
+      expect(directory.passwordChecks).toBe(4);
+      const blocked = await signIn({ username: 'carol', password: CAROL_PASSWORD });
+      expectRefusal(blocked, { status: 429, code: 'too_many_attempts' });
+      expect(blocked.headers['retry-after']).toBe('900');
+      expect(sessionEvents().at(-1)).toMatchObject({
+        outcome: 'denied',
+        reason: 'too_many_attempts',
+        details: { username: 'carol', scope: 'account' },
+      });
+      expect(directory.passwordChecks).toBe(4);
+      time.advance(WINDOW_MS);
+      const right = await signIn({ username: 'c.jones@example.com', password: CAROL_PASSWORD });
+      expect(right.status).toBe(200);
+    });
+
+    test('control: an authenticator that ignores the context still works, throttled by the name typed', async () => {
+      await start({ now: clock().now });
+      for (let i = 0; i < 8; i++) {
+        const username = i % 2 === 0 ? 'carol' : 'c.jones@example.com';
+        expect((await signIn({ username, password: WRONG_PASSWORD })).status).toBe(401);
+      }
+      // Each name had its own allowance: what a lockout at 5 would not survive.
+      expect(directory.passwordChecks).toBe(8);
+      expectRefusal(await signIn({ username: 'carol', password: CAROL_PASSWORD }), {
+        status: 429,
+        code: 'too_many_attempts',
+      });
+    });
+
+    test('a refusal after the right password (must change) is not a guess; wrong ones still count', async () => {
+      await start({ now: clock().now });
+      directory.usesContext = true;
+      for (let i = 0; i < 6; i++) {
+        expectRefusal(await signIn({ username: 'dana', password: DANA_PASSWORD }), {
+          status: 401,
+          code: 'invalid_credentials',
+          bearerError: null,
+        });
+      }
+      for (let i = 0; i < 4; i++) {
+        expect((await signIn({ username: 'dana', password: WRONG_PASSWORD })).status).toBe(401);
+      }
+      expectRefusal(await signIn({ username: 'dana', password: DANA_PASSWORD }), {
+        status: 429,
+        code: 'too_many_attempts',
+      });
+    });
+
+    test('control: without passwordAccepted(), the right but refused password counts', async () => {
+      await start({ now: clock().now });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        statuses.push((await signIn({ username: 'dana', password: DANA_PASSWORD })).status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 429]);
     });
 
     test('throttle: false lets every attempt reach the directory', async () => {

@@ -15,7 +15,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client } from 'ldapts';
+import { Attribute, Client } from 'ldapts';
 
 export interface SambaAdUser {
   /** sAMAccountName, as in `EXAMPLE\alice`. */
@@ -338,6 +338,62 @@ async function start(options: SambaAdOptions): Promise<SambaAd> {
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/**
+ * Adds an enabled person to CN=Users, as the Administrator over LDAPS (AD sets passwords only on
+ * an encrypted connection): for tests that change an account's state (bad-password count,
+ * lockout), which must not touch the shared users. `upn` and `mail` default to
+ * `<username>@example.test`; give them other local parts to test names AD links and text does not.
+ */
+export async function addSambaAdUser(
+  ad: SambaAd,
+  fields: { username: string; password: string; upn?: string; mail?: string },
+): Promise<SambaAdUser & { mail: string }> {
+  const created = {
+    ...user(fields.username, fields.username, fields.password),
+    ...(fields.upn === undefined ? {} : { upn: fields.upn }),
+    mail: fields.mail ?? `${fields.username}@example.test`,
+  };
+  const client = new Client({ url: ad.ldapsUrl, tlsOptions: { ca: ad.ca }, timeout: 5000 });
+  try {
+    await client.bind(SAMBA_AD_ADMIN.dn, SAMBA_AD_ADMIN.password);
+    const text = (type: string, ...values: string[]) => new Attribute({ type, values });
+    await client.add(created.dn, [
+      text('objectClass', 'top', 'person', 'organizationalPerson', 'user'),
+      text('sAMAccountName', created.username),
+      text('userPrincipalName', created.upn),
+      text('mail', created.mail),
+      // unicodePwd: the password in double quotes, UTF-16LE (MS-ADTS 3.1.1.3.1.5.1).
+      new Attribute({
+        type: 'unicodePwd',
+        values: [Buffer.from(`"${created.password}"`, 'utf16le')],
+      }),
+      text('userAccountControl', '512'),
+    ]);
+  } finally {
+    await client.unbind().catch(() => undefined);
+  }
+  return created;
+}
+
+/** An account's bad-password count and whether it is locked out, read as the Administrator. */
+export async function sambaAdLockoutState(
+  ad: SambaAd,
+  dn: string,
+): Promise<{ badPwdCount: number; locked: boolean }> {
+  const client = new Client({ url: ad.ldapsUrl, tlsOptions: { ca: ad.ca }, timeout: 5000 });
+  try {
+    await client.bind(SAMBA_AD_ADMIN.dn, SAMBA_AD_ADMIN.password);
+    const { searchEntries } = await client.search(dn, {
+      scope: 'base',
+      attributes: ['badPwdCount', 'lockoutTime'],
+    });
+    const value = (name: string) => Number(searchEntries[0]?.[name] ?? 0) || 0;
+    return { badPwdCount: value('badPwdCount'), locked: value('lockoutTime') > 0 };
+  } finally {
+    await client.unbind().catch(() => undefined);
   }
 }
 

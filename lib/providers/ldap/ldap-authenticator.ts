@@ -1,10 +1,14 @@
 import { AndFilter, EqualityFilter, OrFilter, type Entry, type Filter } from 'ldapts';
-import { escapeDnValue } from './ldap-entry.js';
+import { accountKey, comparableDn, escapeDnValue } from './ldap-entry.js';
 import type { z } from 'zod';
 import { isIdentityError } from '../../core/errors.js';
 import type { Identity } from '../../core/identity.js';
 import { parseOptions } from '../../core/options.js';
-import type { PasswordAuthenticator, PasswordCredentials } from '../../core/password-sign-in.js';
+import type {
+  PasswordAuthenticator,
+  PasswordCredentials,
+  PasswordSignInContext,
+} from '../../core/password-sign-in.js';
 import { readPasswordCredentials } from '../../core/password-sign-in.js';
 import { directoryUnavailable, signInRefused } from './directory-errors.js';
 import { lookupGroups, type GroupLookup } from './group-lookup.js';
@@ -51,6 +55,17 @@ const UPN_UNSAFE = /[@\\/,=+<>#;"]/;
  * bind and search) has its own time limit; TLS with certificate checks is required unless
  * `dangerouslyAllowPlaintext` is set.
  *
+ * Under `sessionRoutes()`, the sign-in throttle counts failures against the account, not only
+ * the name typed, as far as the mode allows. Search-then-bind: against the entry found
+ * (`objectGUID` or `entryUUID`, the DN if unreadable), checked before the user's bind, so that
+ * `jsmith`, `john.smith@company.com` and a mail address share one allowance, as they share the
+ * directory's lockout count. `userDnTemplate`: against the normalized DN. `accountSuffix`: by the
+ * name typed only, nothing being readable before the bind; AD accepts both the explicit UPN and
+ * the implicit one (`sAMAccountName@domain`), so where their prefixes differ one person has two
+ * allowances: use search-then-bind, or set `maxFailuresPerAccount` to at most half of one less
+ * than the lockout threshold (2 for a threshold of 5). A refusal after the right password (it
+ * must be changed, it has expired) does not count: the directory does not count it either.
+ *
  * @example
  * ```ts
  * const directory = createLdapAuthenticator({
@@ -75,7 +90,10 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Pass
   // the user bind, a service re-bind, and group searches (one per nesting level).
   const operations = 4 + (parsed.type === 'active-directory' ? 1 : groups.maxDepth + 1);
 
-  async function signIn(credentials: PasswordCredentials): Promise<Identity> {
+  async function signIn(
+    credentials: PasswordCredentials,
+    context: PasswordSignInContext | undefined,
+  ): Promise<Identity> {
     const { password } = credentials;
     const username =
       mode.kind === 'upn' ? upnLocalPart(credentials.username, mode) : credentials.username;
@@ -84,12 +102,18 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Pass
       if (mode.kind === 'search') {
         await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
         entry = await findUser(client, mode.filter(username));
-        await userBind(client, entry.dn, password, entry);
+        // Each login attribute is another name for this one entry, whose failures the
+        // directory's lockout counts together: so must the throttle, before the password is tried.
+        context?.guardAccount(accountKey(entry, mapping.subjectAttribute));
+        await userBind(client, entry.dn, password, { entry, context });
         // Groups are read with the search account's rights, not the user's.
         await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
       } else if (mode.kind === 'upn') {
         const upn = `${username}${mode.accountSuffix}`;
-        await userBind(client, upn, password);
+        // No account guard: nothing can be read before this bind (AD refuses anonymous
+        // searches), so the implicit and the explicit UPN (below) are throttled as two names
+        // where their prefixes differ. Search-then-bind closes that gap.
+        await userBind(client, upn, password, { context });
         // AD also accepts sAMAccountName@domain for a bind when the UPN differs (implicit UPN),
         // so the entry is found by either; exactly one must match.
         entry = await findUser(
@@ -104,7 +128,9 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Pass
       } else {
         // split/join rather than replace(): a replacement string interprets `$'` and `$&`.
         const dn = mode.template.split('{username}').join(escapeDnValue(username));
-        await userBind(client, dn, password);
+        // The DN is the entry the directory counts failures on, as far as text can tell.
+        context?.guardAccount(comparableDn(dn));
+        await userBind(client, dn, password, { context });
         entry = await readEntry(client, dn);
       }
       const found = await step('group_search', () => lookupGroups(client, entry, groups));
@@ -154,11 +180,11 @@ export function createLdapAuthenticator(options: LdapAuthenticatorOptions): Pass
 
   return Object.freeze({
     provider: 'ldap',
-    async authenticate(credentials: PasswordCredentials) {
+    async authenticate(credentials: PasswordCredentials, context?: PasswordSignInContext) {
       // Checked here too, for callers that skip the sign-in route: an empty password must never
       // reach a bind, where many servers would take it as an anonymous bind and succeed.
       const checked = readPasswordCredentials(credentials.username, credentials.password);
-      return await signIn(checked);
+      return await signIn(checked, context);
     },
   } satisfies PasswordAuthenticator);
 }

@@ -32,6 +32,22 @@ export function guidOf(entry: Entry, attribute: string): string | undefined {
   ].join('-');
 }
 
+/**
+ * The entry's stable id as text: `objectGUID` (see {@link guidOf}) or `entryUUID`, as named by
+ * `attribute`; undefined when the search account may not read it.
+ */
+export function stableId(entry: Entry, attribute: string): string | undefined {
+  return guidOf(entry, attribute) ?? firstValue(entry, attribute);
+}
+
+/**
+ * The key the sign-in throttle counts an entry's failures under: its stable id, or its DN when
+ * the id cannot be read. The directory's lockout counts the entry, whatever name found it.
+ */
+export function accountKey(entry: Entry, idAttribute: string): string {
+  return stableId(entry, idAttribute)?.toLowerCase() ?? comparableDn(entry.dn);
+}
+
 function valueOf(entry: Entry, attribute: string): Entry[string] | undefined {
   if (Object.hasOwn(entry, attribute)) return entry[attribute];
   const lower = attribute.toLowerCase();

@@ -9,7 +9,7 @@ import {
   type ServiceAccountRule,
 } from '../../core/service-accounts.js';
 import type { DirectoryGroup } from './group-lookup.js';
-import { allValues, comparableDn, guidOf } from './ldap-entry.js';
+import { allValues, comparableDn, stableId } from './ldap-entry.js';
 import type { DIRECTORY_DEFAULTS, ldapOptionsSchema } from './ldap-options.js';
 
 /** How a directory entry becomes an {@link Identity}, compiled once from the options. */
@@ -109,10 +109,7 @@ export function identityFromEntry(
     if (values.length > 0) claims[name] = values.length === 1 ? values[0] : values;
   }
   // A stable id survives renames and moves (objectGUID, entryUUID); the DN is the fallback.
-  claims['sub'] =
-    guidOf(entry, mapping.subjectAttribute) ??
-    allValues(entry, mapping.subjectAttribute)[0] ??
-    entry.dn;
+  claims['sub'] = stableId(entry, mapping.subjectAttribute) ?? entry.dn;
   claims['groups'] = groups.map((group) => group.name);
   const mapped = mapping.mapper.map(claims);
   const subject = mapped.subject ?? entry.dn;

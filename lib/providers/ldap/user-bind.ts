@@ -1,4 +1,5 @@
 import type { Entry } from 'ldapts';
+import type { PasswordSignInContext } from '../../core/password-sign-in.js';
 import {
   bindFailureReason,
   directoryUnavailable,
@@ -9,18 +10,36 @@ import { allValues } from './ldap-entry.js';
 import type { LdapClient } from './ldap-options.js';
 import { PasswordPolicyControl, passwordPolicyRefusal } from './password-policy.js';
 
+// Refusals of a failed bind that the directory gives only for the right password: AD's 773 and
+// 532 (a wrong one is 52e, and raises badPwdCount), and ppolicy's passwordExpired (it checks
+// expiry once the password is verified, and a wrong one gets no policy error).
+const PASSWORD_RIGHT_REASONS: ReadonlySet<string> = new Set([
+  'password_must_change',
+  'password_expired',
+]);
+
+/** What {@link userBind} knows besides the DN and the password. */
+export interface UserBindOptions {
+  /** The entry a search found: its lockout mark names the reason of a failed bind. */
+  readonly entry?: Entry;
+  /** Told when the password was right and the sign-in is refused all the same. */
+  readonly context?: PasswordSignInContext | undefined;
+}
+
 /**
  * Binds as the person, with the password policy control, and refuses (401, reason in the
  * details) when the password is wrong or the directory's policy says the account may not be used
  * now: locked, password expired, or a password an administrator reset that must be changed
  * first. The last one binds successfully on OpenLDAP, so success alone is not enough. Warnings
- * (grace logins left, time before expiration) let the bind stand.
+ * (grace logins left, time before expiration) let the bind stand. A refusal after the right
+ * password (must change, expired) is reported to `context.passwordAccepted()`: the directory does
+ * not count it towards its lockout, so the throttle must not either.
  */
 export async function userBind(
   client: LdapClient,
   dn: string,
   password: string,
-  entry?: Entry,
+  { entry, context }: UserBindOptions = {},
 ): Promise<void> {
   const policy = new PasswordPolicyControl();
   try {
@@ -32,6 +51,7 @@ export async function userBind(
         passwordPolicyRefusal(policy.response) ??
         (entry === undefined ? undefined : lockedReason(entry)) ??
         bindFailureReason(error);
+      if (PASSWORD_RIGHT_REASONS.has(reason)) context?.passwordAccepted();
       throw signInRefused(reason, error);
     }
     // A DN the server cannot parse (from a template) is the user's input, not an outage.
@@ -41,7 +61,11 @@ export async function userBind(
     throw directoryUnavailable('user_bind', error);
   }
   const refused = passwordPolicyRefusal(policy.response);
-  if (refused !== undefined) throw signInRefused(refused);
+  if (refused !== undefined) {
+    // The bind succeeded, so the password was right: only the policy refuses.
+    context?.passwordAccepted();
+    throw signInRefused(refused);
+  }
 }
 
 // OpenLDAP's ppolicy marks a locked account with pwdAccountLockedTime, but keeps the mark after

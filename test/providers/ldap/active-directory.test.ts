@@ -1,8 +1,9 @@
 // Active Directory behaviour against a real domain controller: Samba's AD DC, provisioned into a
 // temp directory and listening on 127.0.0.1 (scripts/ad/samba-ad.sh).
+import { randomBytes } from 'node:crypto';
 import express from 'express';
 import { Client } from 'ldapts';
-import { closeServers, serve } from '../../helpers/http.js';
+import { closeServers, expectRefusal, serve } from '../../helpers/http.js';
 import { refusal } from '../../helpers/refusal.js';
 import {
   createMemoryAuditSink,
@@ -10,12 +11,16 @@ import {
   generateSigningKey,
   sessionRoutes,
 } from '../../../lib/index.js';
+import type { PasswordSignInContext } from '../../../lib/core/password-sign-in.js';
 import { createLdapAuthenticator, type LdapAuthenticatorOptions } from '../../../lib/ldap.js';
 import {
+  addSambaAdUser,
   SAMBA_AD_ADMIN,
   SAMBA_AD_BASE_DN,
   SAMBA_AD_GROUPS,
+  SAMBA_AD_LOCKOUT_THRESHOLD,
   SAMBA_AD_USERS,
+  sambaAdLockoutState,
   sambaAdSkipReason,
   startSambaAd,
   type SambaAd,
@@ -242,4 +247,145 @@ test('filter injection in search-then-bind finds nobody', async () => {
     );
     expect(error.details['reason']).toBe('user_not_found');
   }
+});
+
+describe('the throttle counts the account, not the name: no guessing through the assistant locks it', () => {
+  const MINUTE = 60 * 1000;
+
+  /** The sign-in route over `passwordSignIn`, with a clock the test moves. */
+  async function signInRoute(
+    passwordSignIn: ReturnType<typeof directory>,
+    throttle: false | { maxFailuresPerAccount: number },
+    now: () => number,
+  ) {
+    const app = express();
+    app.use(
+      '/auth',
+      sessionRoutes({
+        tokens: createSessionTokens({
+          issuer: 'https://assistant.example.test',
+          signingKeys: [generateSigningKey()],
+        }),
+        passwordSignIn,
+        audit: createMemoryAuditSink(),
+        throttle,
+        now,
+      }),
+    );
+    const agent = await serve(app);
+    return (username: string, password: string) =>
+      agent.post('/auth/session').send({ username, password });
+  }
+
+  /** A person whose sAMAccountName, UPN prefix and mail local part all differ. */
+  function johnSmith() {
+    const id = randomBytes(3).toString('hex');
+    return addSambaAdUser(ad, {
+      username: `jsmith-${id}`,
+      upn: `john.smith-${id}@example.test`,
+      mail: `johnny-${id}@example.test`,
+      password: `Jsmith-${id}-Passw0rd!`,
+    });
+  }
+
+  afterEach(closeServers);
+
+  // The domain locks at 3, so the allowance is 2: the default (4) is for thresholds of 5 or more.
+  const allowance = SAMBA_AD_LOCKOUT_THRESHOLD - 1;
+
+  test('search-then-bind: sAMAccountName, UPN and mail share one allowance, and the account stays usable', async () => {
+    const user = await johnSmith();
+    let time = Date.now();
+    const signIn = await signInRoute(
+      directory(searchThenBind),
+      { maxFailuresPerAccount: allowance },
+      () => time,
+    );
+    const names = [user.username, user.upn, user.mail];
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 2 * names.length; attempt++) {
+      statuses.push(
+        (await signIn(names[attempt % names.length] as string, 'Wrong-Passw0rd!')).status,
+      );
+    }
+    expect(statuses).toEqual([401, 401, 429, 429, 429, 429]);
+    expect(await sambaAdLockoutState(ad, user.dn)).toEqual({
+      badPwdCount: allowance,
+      locked: false,
+    });
+    expectRefusal(await signIn(user.mail, user.password), {
+      status: 429,
+      code: 'too_many_attempts',
+    });
+    time += 15 * MINUTE;
+    expect((await signIn(user.mail, user.password)).status).toBe(200);
+    expect(await sambaAdLockoutState(ad, user.dn)).toEqual({ badPwdCount: 0, locked: false });
+  });
+
+  test('control: the same guesses unthrottled lock the account at the third', async () => {
+    const user = await johnSmith();
+    const signIn = await signInRoute(directory(searchThenBind), false, Date.now);
+    for (const name of [user.username, user.upn, user.mail]) {
+      expect((await signIn(name, 'Wrong-Passw0rd!')).status).toBe(401);
+    }
+    expect(await sambaAdLockoutState(ad, user.dn)).toMatchObject({ locked: true });
+  });
+
+  test('accountSuffix: the implicit and the explicit UPN count as two names, so the allowance must be at most half of one less than the threshold', async () => {
+    const user = await johnSmith();
+    const upnPrefix = user.upn.slice(0, user.upn.indexOf('@'));
+    // AD binds `jsmith-…@example.test` (implicit UPN) and `john.smith-…@example.test` alike.
+    const signIn = await signInRoute(
+      directory(),
+      { maxFailuresPerAccount: Math.floor(allowance / 2) },
+      Date.now,
+    );
+    const statuses: number[] = [];
+    for (const name of [user.username, upnPrefix, user.username, upnPrefix]) {
+      statuses.push((await signIn(name, 'Wrong-Passw0rd!')).status);
+    }
+    expect(statuses).toEqual([401, 401, 429, 429]);
+    expect(await sambaAdLockoutState(ad, user.dn)).toEqual({ badPwdCount: 2, locked: false });
+    expect(
+      (await directory().authenticate({ username: upnPrefix, password: user.password })).username,
+    ).toBe(user.username);
+  });
+
+  /** A context that counts passwordAccepted() calls. */
+  function acceptedCounter() {
+    const told = { accepted: 0 };
+    const context: PasswordSignInContext = {
+      guardAccount: () => undefined,
+      passwordAccepted: () => {
+        told.accepted += 1;
+      },
+    };
+    return { told, context };
+  }
+
+  test('a must-change refusal (773) comes only with the right password: it is not a guess, in either bind mode', async () => {
+    const { told, context } = acceptedCounter();
+    for (const auth of [directory(), directory(searchThenBind)]) {
+      const error = await refusal(
+        auth.authenticate(
+          { username: mustChange.username, password: mustChange.password },
+          context,
+        ),
+      );
+      expect(error.details['reason']).toBe('password_must_change');
+    }
+    expect(told.accepted).toBe(2);
+  });
+
+  test('control: a wrong password for that account is 52e, and a guess', async () => {
+    const { told, context } = acceptedCounter();
+    const error = await refusal(
+      directory().authenticate(
+        { username: mustChange.username, password: 'Wrong-Passw0rd!' },
+        context,
+      ),
+    );
+    expect(error.details['reason']).toBe('invalid_credentials');
+    expect(told.accepted).toBe(0);
+  });
 });

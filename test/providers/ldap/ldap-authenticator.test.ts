@@ -1,6 +1,8 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { Client, type ClientOptions } from 'ldapts';
 import { refusal } from '../../helpers/refusal.js';
+import { IdentityError } from '../../../lib/index.js';
+import type { PasswordSignInContext } from '../../../lib/core/password-sign-in.js';
 import {
   createLdapAuthenticator,
   type LdapAuthenticatorOptions,
@@ -15,7 +17,7 @@ import {
   type Slapd,
 } from '../../helpers/slapd.js';
 
-const { alice, bob, svcReporting, lockedUser, zoe, dup1 } = SLAPD_USERS;
+const { alice, bob, svcReporting, lockedUser, zoe, dup1, mustChange, expired } = SLAPD_USERS;
 const GROUP_BASE = `ou=Groups,${SLAPD_BASE_DN}`;
 const SERVICE_OU = `ou=Service Accounts,${SLAPD_BASE_DN}`;
 
@@ -186,6 +188,118 @@ describe('failed sign-ins: one answer for every reason, the reason in the detail
   });
 });
 
+/**
+ * A sign-in context that records what the authenticator tells it, and the binds sent so far at
+ * each account guard: the guard must come before the user's bind.
+ */
+function recordingContext(binds: readonly string[], refuse?: IdentityError) {
+  const told = { guarded: [] as { key: string; bindsBefore: string[] }[], passwordAccepted: 0 };
+  const context: PasswordSignInContext = {
+    guardAccount(key) {
+      told.guarded.push({ key, bindsBefore: [...binds] });
+      if (refuse !== undefined) throw refuse;
+    },
+    passwordAccepted() {
+      told.passwordAccepted += 1;
+    },
+  };
+  return { told, context };
+}
+
+describe('the sign-in context: the account for the throttle, and a right password refused', () => {
+  test('search, then bind: every login attribute leads to one key, the entryUUID, given before the user bind', async () => {
+    const keys: string[] = [];
+    for (const username of [alice.uid, alice.mail, alice.uid.toUpperCase()]) {
+      const { calls, createClient } = countingFactory();
+      const { told, context } = recordingContext(calls.binds);
+      const identity = await directory({ createClient }).authenticate(
+        { username, password: alice.password },
+        context,
+      );
+      // Only the search account has bound when the guard runs; the user's bind comes after.
+      expect(told.guarded).toEqual([{ key: identity.subject, bindsBefore: [SLAPD_READER.dn] }]);
+      expect(calls.binds.slice(0, 2)).toEqual([SLAPD_READER.dn, alice.dn]);
+      expect(told.passwordAccepted).toBe(0);
+      keys.push(identity.subject);
+    }
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+
+  test("a guard's refusal propagates as it is: no user bind is sent, the connection is closed", async () => {
+    const { calls, createClient } = countingFactory();
+    const blocked = new IdentityError('too_many_attempts', 'Too many failed sign-in attempts.', {
+      retryAfterSec: 60,
+    });
+    const { context } = recordingContext(calls.binds, blocked);
+    const error = await refusal(
+      directory({ createClient }).authenticate(
+        { username: bob.mail, password: 'Guess-1' },
+        context,
+      ),
+    );
+    expect(error).toBe(blocked);
+    expect(calls.binds).toEqual([SLAPD_READER.dn]);
+    expect(calls.unbound).toBe(1);
+  });
+
+  test('no account found: no guard (nothing to lock), the name alone is counted', async () => {
+    const { calls, createClient } = countingFactory();
+    const { told, context } = recordingContext(calls.binds);
+    await refusal(
+      directory({ createClient }).authenticate(
+        { username: 'mallory', password: 'x-Pw-1' },
+        context,
+      ),
+    );
+    expect(told.guarded).toEqual([]);
+  });
+
+  test('userDnTemplate: the guard gets the normalized DN, before any bind', async () => {
+    const keys: string[] = [];
+    for (const username of ['alice', 'ALICE']) {
+      const { calls, createClient } = countingFactory();
+      const { told, context } = recordingContext(calls.binds);
+      await directory({
+        createClient,
+        bindDn: undefined,
+        bindPassword: undefined,
+        userDnTemplate: `uid={username},ou=People,${SLAPD_BASE_DN}`,
+      }).authenticate({ username, password: alice.password }, context);
+      expect(told.guarded).toEqual([{ key: expect.any(String) as string, bindsBefore: [] }]);
+      keys.push(told.guarded[0]?.key ?? '');
+    }
+    expect(keys).toEqual([
+      `uid=alice,ou=people,${SLAPD_BASE_DN}`,
+      `uid=alice,ou=people,${SLAPD_BASE_DN}`,
+    ]);
+  });
+
+  // ppolicy checks expiry and pwdReset only once the password is verified (and then clears its
+  // own failure count); a wrong password gets no policy error and is counted.
+  test.each([
+    ['must change, right password', () => mustChange, true, 'password_must_change', 1],
+    ['expired, right password', () => expired, true, 'password_expired', 1],
+    ['must change, wrong password', () => mustChange, false, 'invalid_credentials', 0],
+    ['expired, wrong password', () => expired, false, 'invalid_credentials', 0],
+    ['locked (the password is not even checked)', () => lockedUser, true, 'account_locked', 0],
+    ['a good account, wrong password', () => alice, false, 'invalid_credentials', 0],
+  ])('%s', async (_name, user, right, reason, accepted) => {
+    const person = user();
+    const { context, told } = recordingContext([]);
+    const error = await refusal(
+      directory().authenticate(
+        { username: person.uid, password: right ? person.password : 'Wrong-Guess-1' },
+        context,
+      ),
+    );
+    expect({ reason: error.details['reason'], passwordAccepted: told.passwordAccepted }).toEqual({
+      reason,
+      passwordAccepted: accepted,
+    });
+  });
+});
+
 describe('hostile input', () => {
   const injections = ['*', 'alice)(uid=*', '*)(uid=*))(|(uid=*', 'al*', '(uid=alice)', 'alice\\2a'];
   test.each(injections)(
@@ -302,7 +416,7 @@ describe('outages are 503, never 401, and the process stays healthy', () => {
       );
       expect(error.code).toBe('identity_provider_unavailable');
     } finally {
-      silent.server.close();
+      await silent.close();
     }
   });
 
@@ -407,10 +521,20 @@ function closedPort(): Promise<number> {
   });
 }
 
-async function silentServer(): Promise<{ server: Server; port: number }> {
-  const server = createServer(() => {
-    // Accepts the connection and says nothing: a stalled TLS handshake.
+async function silentServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    // Accepts the connection and says nothing: a stalled TLS handshake. The ClientHello is never
+    // read, so the client's FIN is never seen either: closing has to destroy the socket.
+    sockets.add(socket);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as { port: number }).port };
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
