@@ -24,6 +24,11 @@ export {
   clientMessage,
 } from './core/errors.js';
 export type { IdentityErrorCode, IdentityErrorOptions } from './core/errors.js';
+export { errorResponse } from './core/error-response.js';
+export type { ErrorResponse } from './core/error-response.js';
+export { credentialParts, auditedPathOf } from './core/node-request.js';
+export type { NodeRequestParts, CredentialParts } from './core/node-request.js';
+export { requestIdFrom } from './core/request-id.js';
 export type { Identity, IdentityKind, Actor } from './core/identity.js';
 export { buildIdentity } from './core/build-identity.js';
 export type { IdentityFields } from './core/build-identity.js';
@@ -91,4 +96,8 @@ export type { AuditSink, MemoryAuditSink } from './audit/audit-sink.js';
 export { createConsoleAuditSink } from './audit/console-sink.js';
 export { createWinstonAuditSink } from './audit/winston-sink.js';
 export type { WinstonAuditSink, WinstonAuditSinkOptions } from './audit/winston-sink.js';
-export type { AuditFailureHandler, AuditFailurePolicy } from './audit/auditor.js';
+export { createAuditTrailFromOptions as createAuditTrail } from './audit/audit-options.js';
+export type { AuditTrailOptions } from './audit/audit-options.js';
+export type { AuditFailureHandler, AuditFailurePolicy, AuditTrail } from './audit/auditor.js';
+export { RequestAudit } from './audit/request-audit.js';
+export type { RequestDecision, RequestFacts } from './audit/request-audit.js';

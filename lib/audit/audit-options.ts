@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { functionOption, objectWithMethods } from '../core/option-schemas.js';
+import { parseOptions } from '../core/options.js';
 import type { AuditSink } from './audit-sink.js';
 import {
   createAuditTrail,
@@ -38,4 +39,23 @@ export function auditTrailFrom(options: {
     options.auditFailurePolicy,
     options.onAuditFailure,
   );
+}
+
+/** Options of {@link createAuditTrailFromOptions}. */
+export type AuditTrailOptions = Parameters<typeof auditTrailFrom>[0];
+
+const auditTrailSchema = z.strictObject(auditOptionsShape);
+
+/**
+ * The audit trail of a server built on the framework-free API: its sink (default: winston,
+ * JSON lines on standard output), failure policy and failure handler, checked as
+ * `authenticate()` checks them. Give the same trail to each request's `RequestAudit`.
+ *
+ * @example
+ * ```ts
+ * const trail = createAuditTrailFromOptions({ audit: createWinstonAuditSink({ filename }) });
+ * ```
+ */
+export function createAuditTrailFromOptions(options: AuditTrailOptions = {}): AuditTrail {
+  return auditTrailFrom(parseOptions(auditTrailSchema, options, 'createAuditTrail'));
 }

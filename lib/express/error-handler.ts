@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler } from 'express';
-import { clientMessage, isIdentityError } from '../core/errors.js';
+import { errorResponse } from '../core/error-response.js';
+import { isIdentityError } from '../core/errors.js';
 import { requestState } from './request-state.js';
 
 /**
@@ -20,16 +21,10 @@ export function identityErrorHandler(): ErrorRequestHandler {
       return;
     }
     const state = requestState(req);
-    const challenge = error.wwwAuthenticate(state.realm);
-    if (challenge !== undefined) res.setHeader('WWW-Authenticate', challenge);
-    const retryAfter = error.headers['Retry-After'];
-    if (retryAfter !== undefined) res.setHeader('Retry-After', retryAfter);
-    // RFC 6750 §5.3 and common sense: a refusal must not be cached by any intermediary.
-    res.setHeader('Cache-Control', 'no-store');
-    res.status(error.status).json({
-      code: error.code,
-      message: clientMessage(error),
-      request_id: state.requestId ?? null,
+    const { status, headers, body } = errorResponse(error, {
+      requestId: state.requestId,
+      realm: state.realm,
     });
+    res.status(status).set(headers).send(body);
   };
 }
