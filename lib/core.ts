@@ -6,16 +6,16 @@
 export {
   createBearerAuthenticator,
   DEFAULT_API_KEY_HEADERS,
-} from './providers/jwt/bearer-authenticator.js';
+} from './bearer/bearer-authenticator.js';
 export type {
   AuthenticatorOptions,
   AuthenticationRequest,
   BearerAuthenticator,
-} from './providers/jwt/bearer-authenticator.js';
-export type { IssuerOptions } from './providers/jwt/issuer-options.js';
-export { fromEnv, ENV_VARIABLES } from './providers/jwt/from-env.js';
-export { SUPPORTED_ALGORITHMS } from './providers/jwt/algorithms.js';
-export type { JwsAlgorithm } from './providers/jwt/algorithms.js';
+} from './bearer/bearer-authenticator.js';
+export type { IssuerOptions } from './bearer/issuer-options.js';
+export { fromEnv, ENV_VARIABLES } from './bearer/from-env.js';
+export { SUPPORTED_ALGORITHMS } from './bearer/algorithms.js';
+export type { JwsAlgorithm } from './bearer/algorithms.js';
 
 export {
   IdentityError,
@@ -81,7 +81,7 @@ export type {
   PassthroughInit,
   PassthroughOptions,
 } from './outbound/passthrough.js';
-export type { UpstreamOptions } from './outbound/upstreams.js';
+export type { UpstreamOptions } from './outbound/upstream-options.js';
 export type { Upstream, CredentialStrategy } from './outbound/upstream.js';
 export { forwardStrategy } from './outbound/credential-strategy.js';
 export { mintStrategy } from './outbound/mint-strategy.js';

@@ -7,10 +7,7 @@ import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { runInRequestScope } from '../core/request-context.js';
 import { requestIdFrom } from '../core/request-id.js';
-import {
-  authenticatorShape,
-  compileBearerAuthenticator,
-} from '../providers/jwt/bearer-authenticator.js';
+import { authenticatorShape, compileBearerAuthenticator } from '../bearer/bearer-authenticator.js';
 import { auditThenContinue, endOnClose, endRequest } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
 import { clientAddress, requestState, type RequestState } from './request-state.js';

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { auditedPathOf, credentialParts } from '../core/node-request.js';
-import type { AuthenticationRequest } from '../providers/jwt/bearer-authenticator.js';
+import type { AuthenticationRequest } from '../bearer/bearer-authenticator.js';
 
 /** The credential-bearing parts of an Express request as plain values. */
 export function authenticationRequest(req: Request): AuthenticationRequest {

@@ -4,7 +4,7 @@ import { IdentityError } from '../core/errors.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { createRequirementsPolicy, requirementsShape } from '../core/route-requirements.js';
-import { apiKeyRefused } from '../providers/jwt/bearer-token.js';
+import { apiKeyRefused } from '../bearer/bearer-token.js';
 import { auditThenContinue } from './audit-decision.js';
 import { requestState } from './request-state.js';
 

@@ -9,7 +9,7 @@ import { parseOptions } from '../core/options.js';
 import type { PasswordAuthenticator } from '../core/password-sign-in.js';
 import { readPasswordCredentials, signInWithPassword } from '../core/password-sign-in.js';
 import { createSignInThrottle } from '../core/sign-in-throttle.js';
-import { extractBearerToken } from '../providers/jwt/bearer-token.js';
+import { extractBearerToken } from '../bearer/bearer-token.js';
 import type { IssuedSession, SessionTokens } from '../tokens/session-tokens.js';
 import { auditDecision, auditThenRespond } from './audit-decision.js';
 import { identityErrorHandler } from './error-handler.js';

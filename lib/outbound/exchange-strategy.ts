@@ -7,8 +7,8 @@ import { IdentityError, isIdentityError } from '../core/errors.js';
 import { credentialOf, type Identity } from '../core/identity.js';
 import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
-import { idpUnavailable, isIdpUnreachable } from '../providers/oidc/oidc-errors.js';
-import type { OidcSignIn } from '../providers/oidc/oidc-sign-in.js';
+import { idpUnavailable, isIdpUnreachable } from '../sign-in/oidc/oidc-errors.js';
+import type { OidcSignIn } from '../sign-in/oidc/oidc-sign-in.js';
 import type { SessionTokens } from '../tokens/session-tokens.js';
 import type { CredentialStrategy } from './upstream.js';
 

@@ -8,7 +8,7 @@ import { forwardCall, type ForwardContext, type PassthroughInit } from './forwar
 import type { Upstream } from './upstream.js';
 
 export type { PassthroughInit } from './forward-call.js';
-import { compileUpstream, upstreamSchema } from './upstreams.js';
+import { compileUpstream, upstreamSchema } from './upstream-options.js';
 
 const passthroughSchema = z.strictObject({
   /** The data APIs the AI may call on the user's behalf, by name. Nothing else is reachable. */

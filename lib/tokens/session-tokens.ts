@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { parseOptions } from '../core/options.js';
-import type { IssuerOptions } from '../providers/jwt/issuer-options.js';
+import type { IssuerOptions } from '../bearer/issuer-options.js';
 import {
   DEFAULT_REFRESH_TTL_MIN,
   DEFAULT_SESSION_TTL_MIN,

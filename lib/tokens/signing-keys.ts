@@ -9,7 +9,7 @@ import {
 } from 'node:crypto';
 import type { JWK } from 'jose';
 import { z } from 'zod';
-import { MIN_HMAC_SECRET_BYTES, MIN_RSA_MODULUS_BITS } from '../providers/jwt/algorithms.js';
+import { MIN_HMAC_SECRET_BYTES, MIN_RSA_MODULUS_BITS } from '../bearer/algorithms.js';
 
 /** The algorithms the package signs its own tokens with. */
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256', 'HS256'] as const;

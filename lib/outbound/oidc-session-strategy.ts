@@ -1,8 +1,8 @@
 import { decodeJwt } from 'jose';
-import { IdentityError, isIdentityError } from '../../core/errors.js';
-import type { CredentialStrategy } from '../../outbound/upstream.js';
-import type { SessionTokens } from '../../tokens/session-tokens.js';
-import type { OidcSignIn } from './oidc-sign-in.js';
+import { IdentityError, isIdentityError } from '../core/errors.js';
+import type { CredentialStrategy } from './upstream.js';
+import type { SessionTokens } from '../tokens/session-tokens.js';
+import type { OidcSignIn } from '../sign-in/oidc/oidc-sign-in.js';
 
 /**
  * `oidc-session`: the signed-in user's current access token from their identity provider, kept

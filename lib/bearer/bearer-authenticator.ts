@@ -1,25 +1,25 @@
 import { z } from 'zod';
-import { IdentityError } from '../../core/errors.js';
-import { functionOption, objectWithMethods } from '../../core/option-schemas.js';
-import { parseOptions } from '../../core/options.js';
+import { IdentityError } from '../core/errors.js';
+import { functionOption, objectWithMethods } from '../core/option-schemas.js';
+import { parseOptions } from '../core/options.js';
 import {
   checkSameOrigin,
   DEFAULT_SESSION_COOKIE,
   readSessionCookie,
   sessionCookieName,
-} from '../../core/session-cookie.js';
-import type { Claims } from '../../core/claims.js';
-import type { Identity } from '../../core/identity.js';
-import { createIdentityMapper } from '../../core/identity-mapping.js';
+} from '../core/session-cookie.js';
+import type { Claims } from '../core/claims.js';
+import type { Identity } from '../core/identity.js';
+import { createIdentityMapper } from '../core/identity-mapping.js';
 import {
   DEFAULT_SERVICE_ACCOUNT_RULES,
   denyListRule,
   type ServiceAccountRule,
-} from '../../core/service-accounts.js';
+} from '../core/service-accounts.js';
 import { apiKeyRefused, extractBearerToken, type CredentialCarriers } from './bearer-token.js';
 import type { IdentityIssuer } from './identity-from-token.js';
 import { identityFromToken } from './identity-from-token.js';
-import { secureUrl } from '../../core/secure-url.js';
+import { secureUrl } from '../core/secure-url.js';
 import {
   DEFAULT_CLOCK_TOLERANCE_SEC,
   DEFAULT_MAX_TOKEN_LIFETIME_SEC,

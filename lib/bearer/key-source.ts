@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject, type JsonWebKey } from 'node:crypto';
 import type { JWSHeaderParameters } from 'jose';
-import { IdentityError } from '../../core/errors.js';
+import { IdentityError } from '../core/errors.js';
 import { algorithmsForKey, algorithmsToUse, keyWeakness, type JwsAlgorithm } from './algorithms.js';
 
 /**

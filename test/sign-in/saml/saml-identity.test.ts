@@ -1,5 +1,5 @@
 import type { Profile } from '@node-saml/node-saml';
-import { compileProfileMapping } from '../../../lib/providers/saml/saml-identity.js';
+import { compileProfileMapping } from '../../../lib/sign-in/saml/saml-identity.js';
 
 const WS = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
 const MS = 'http://schemas.microsoft.com/ws/2008/06/identity/claims';

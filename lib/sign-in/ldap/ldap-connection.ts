@@ -106,6 +106,11 @@ export function tlsConnectWithin(timeoutMs: number): typeof connect {
       error.code = 'ETIMEDOUT';
       socket.destroy(error);
     }, timeoutMs);
+    // ldapts's startTLS() answers a failed handshake (an untrusted certificate, a peer that does
+    // not speak TLS) with removeAllListeners() on this socket, 'close' below included, so the
+    // timer can outlive the socket by timeoutMs. Unref'd, it never holds the process open by
+    // itself; a handshake still in progress keeps the process running through its own socket.
+    timer.unref();
     const done = (): void => {
       clearTimeout(timer);
     };

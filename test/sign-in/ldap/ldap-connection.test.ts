@@ -1,6 +1,9 @@
 // Each network step of a sign-in gives up at its own limit, the TLS handshake included: hostile
 // TCP servers on 127.0.0.1 that accept and then stall, against a real slapd as the control.
+import { spawn } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BerReader, BerWriter } from 'ldapts';
 import { refusal } from '../../helpers/refusal.js';
 import { createLdapAuthenticator, type LdapAuthenticatorOptions } from '../../../lib/ldap.js';
@@ -9,7 +12,7 @@ import {
   defaultClientFactory,
   tlsConnectWithin,
   type ConnectionSettings,
-} from '../../../lib/providers/ldap/ldap-connection.js';
+} from '../../../lib/sign-in/ldap/ldap-connection.js';
 import {
   SLAPD_BASE_DN,
   SLAPD_READER,
@@ -28,6 +31,7 @@ const CONNECT_MS = 400;
 const OPERATION_MS = 3_000;
 // Scheduling slack on a busy CI machine; still far below the deadline.
 const SLACK_MS = 1_500;
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 let slapd: Slapd;
 const servers: { server: Server; sockets: Set<Socket> }[] = [];
@@ -184,7 +188,87 @@ describe('tlsConnectWithin', () => {
       socket.destroy();
     }
   });
+
+  // ldapts's startTLS() strips every listener from a socket whose handshake failed, the one that
+  // stops this timer included; a timer that then held the process open would keep a CLI, a
+  // serverless function or a test worker alive for connectTimeoutMs after the sign-in is over.
+  test('a refused StartTLS handshake leaves nothing running: the process exits at once', async () => {
+    const connectTimeoutMs = 30_000;
+    const options = {
+      type: 'ldap',
+      host: '127.0.0.1',
+      port: Number(new URL(slapd.url).port),
+      tls: 'starttls',
+      ca: slapd.wrongCa,
+      baseDn: SLAPD_BASE_DN,
+      bindDn: SLAPD_READER.dn,
+      bindPassword: SLAPD_READER.password,
+      connectTimeoutMs,
+    };
+    const { output, afterOutputMs, status, signal } = await runUntilExit(
+      `
+      import { createLdapAuthenticator } from ${JSON.stringify(join(ROOT, 'lib', 'ldap.ts'))};
+      const directory = createLdapAuthenticator(${JSON.stringify(options)});
+      const error = await directory.authenticate(${JSON.stringify(ALICE)}).catch((caught) => caught);
+      console.log(JSON.stringify({ code: error.code, step: error.details?.step }));
+      `,
+      { outputMs: 15_000, exitMs: EXIT_BOUND_MS },
+    );
+    expect(JSON.parse(output)).toEqual({ code: 'identity_provider_unavailable', step: 'starttls' });
+    expect({ status, signal }).toEqual({ status: 0, signal: null });
+    expect(afterOutputMs).toBeLessThan(EXIT_BOUND_MS);
+  }, 30_000);
 });
+
+// Far below the child's connectTimeoutMs, far above a process's own shutdown on a busy machine.
+const EXIT_BOUND_MS = 3_000;
+
+/**
+ * Runs an ES module `script` (TypeScript imports allowed) in a fresh Node process that must
+ * print one line within `outputMs` and then exit on its own within `exitMs`; killed otherwise.
+ */
+async function runUntilExit(
+  script: string,
+  bounds: { outputMs: number; exitMs: number },
+): Promise<{
+  output: string;
+  afterOutputMs: number;
+  status: number | null;
+  signal: NodeJS.Signals | null;
+}> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  let printedAt: number | undefined;
+  let exitedAt = Number.NaN;
+  let kill = setTimeout(() => child.kill('SIGKILL'), bounds.outputMs);
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    if (printedAt === undefined && stdout.includes('\n')) {
+      printedAt = performance.now();
+      clearTimeout(kill);
+      kill = setTimeout(() => child.kill('SIGKILL'), bounds.exitMs);
+    }
+  });
+  child.once('exit', () => {
+    exitedAt = performance.now();
+  });
+  try {
+    const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('close', (code, killedBy) => resolve([code, killedBy])),
+    );
+    return {
+      output: stdout.split('\n')[0] ?? '',
+      afterOutputMs: exitedAt - (printedAt ?? Number.NaN),
+      status,
+      signal,
+    };
+  } finally {
+    clearTimeout(kill);
+  }
+}
 
 describe('connectionDeadlineMs: the worst case, every step answered just in time', () => {
   const settings = (startTls: boolean): ConnectionSettings => ({

@@ -1,10 +1,10 @@
-import { parseActor } from '../../core/actor.js';
-import type { Claims } from '../../core/claims.js';
-import { IdentityError } from '../../core/errors.js';
-import { createIdentity, type Identity } from '../../core/identity.js';
-import type { IdentityMapper } from '../../core/identity-mapping.js';
-import { findServiceAccountRule, type ServiceAccountRule } from '../../core/service-accounts.js';
-import { withVerifiedEmailOnly } from '../../core/verified-email.js';
+import { parseActor } from '../core/actor.js';
+import type { Claims } from '../core/claims.js';
+import { IdentityError } from '../core/errors.js';
+import { createIdentity, type Identity } from '../core/identity.js';
+import type { IdentityMapper } from '../core/identity-mapping.js';
+import { findServiceAccountRule, type ServiceAccountRule } from '../core/service-accounts.js';
+import { withVerifiedEmailOnly } from '../core/verified-email.js';
 import type { TrustedIssuer, VerifiedToken } from './token-verifier.js';
 
 /** A trusted issuer with the rules that turn its claims into an {@link Identity}. */

@@ -1,4 +1,4 @@
-import { IdentityError } from '../../core/errors.js';
+import { IdentityError } from '../core/errors.js';
 
 /** Where a request could carry a credential, as plain values (no framework types). */
 export interface CredentialCarriers {

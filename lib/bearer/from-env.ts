@@ -1,5 +1,5 @@
-import { CLAIM_PRESET_NAMES, type ClaimPresetName } from '../../core/claim-presets.js';
-import { mappingSchema, type MappingConfig } from '../../core/identity-mapping.js';
+import { CLAIM_PRESET_NAMES, type ClaimPresetName } from '../core/claim-presets.js';
+import { mappingSchema, type MappingConfig } from '../core/identity-mapping.js';
 import { keyWeakness, SUPPORTED_ALGORITHMS, type JwsAlgorithm } from './algorithms.js';
 import { createBearerAuthenticator, type AuthenticatorOptions } from './bearer-authenticator.js';
 import { issuerSchema, type IssuerOptions } from './issuer-options.js';

@@ -1,6 +1,6 @@
 // The framework-free entry point validates its own options, exactly as authenticate() does.
-import { createBearerAuthenticator } from '../../../lib/index.js';
-import { TEST_AUDIENCE, useTestIssuer } from '../../helpers/test-issuer.js';
+import { createBearerAuthenticator } from '../../lib/index.js';
+import { TEST_AUDIENCE, useTestIssuer } from '../helpers/test-issuer.js';
 
 const idp = useTestIssuer();
 const good = () => ({ issuer: idp.issuer, audience: TEST_AUDIENCE, jwksUri: idp.jwksUri });

@@ -1,5 +1,5 @@
 import { errors } from 'jose';
-import { IdentityError } from '../../core/errors.js';
+import { IdentityError } from '../core/errors.js';
 
 /**
  * Translates jose's verification errors into this package's codes and messages. jose's own

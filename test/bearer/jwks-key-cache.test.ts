@@ -1,7 +1,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { jwksKeySource } from '../../../lib/providers/jwt/jwks-key-source.js';
+import { jwksKeySource } from '../../lib/bearer/jwks-key-source.js';
 
 // A JWKS endpoint on 127.0.0.1 whose document the test changes at will.
 let document: { keys: object[] } = { keys: [] };

@@ -2,8 +2,8 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
 import type { JWSHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { readBoundedText } from '../../core/bounded-body.js';
-import { IdentityError } from '../../core/errors.js';
+import { readBoundedText } from '../core/bounded-body.js';
+import { IdentityError } from '../core/errors.js';
 import { algorithmsToUse, keyWeakness, type JwsAlgorithm } from './algorithms.js';
 import type { KeySource, ResolvedKey } from './key-source.js';
 

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Identity } from '../../core/identity.js';
+import type { Identity } from '../core/identity.js';
 
 /** Default: 10000 verified tokens at most. */
 export const DEFAULT_TOKEN_CACHE_MAX_ENTRIES = 10_000;

@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import type { Claims } from '../../core/claims.js';
-import { mappingSchema, presetSchema } from '../../core/identity-mapping.js';
-import { secureUrl } from '../../core/secure-url.js';
+import type { Claims } from '../core/claims.js';
+import { mappingSchema, presetSchema } from '../core/identity-mapping.js';
+import { secureUrl } from '../core/secure-url.js';
 import { SUPPORTED_ALGORITHMS } from './algorithms.js';
 
 /** Default: 30 seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */

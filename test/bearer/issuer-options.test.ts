@@ -6,10 +6,10 @@ import {
   createMemoryAuditSink,
   type AuthenticateOptions,
   type Identity,
-} from '../../../lib/index.js';
-import { buildApp } from '../../helpers/app.js';
-import { closeServers, expectRefusal, serve } from '../../helpers/http.js';
-import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../../helpers/test-issuer.js';
+} from '../../lib/index.js';
+import { buildApp } from '../helpers/app.js';
+import { closeServers, expectRefusal, serve } from '../helpers/http.js';
+import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../helpers/test-issuer.js';
 
 const ISSUER = 'https://idp.example.com/';
 const base = { issuer: ISSUER, audience: TEST_AUDIENCE, audit: createMemoryAuditSink() };

@@ -1,12 +1,8 @@
 import express from 'express';
-import {
-  authenticate,
-  createMemoryAuditSink,
-  type AuthenticateOptions,
-} from '../../../lib/index.js';
-import { buildApp } from '../../helpers/app.js';
-import { closeServers, expectRefusal, serve } from '../../helpers/http.js';
-import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../../helpers/test-issuer.js';
+import { authenticate, createMemoryAuditSink, type AuthenticateOptions } from '../../lib/index.js';
+import { buildApp } from '../helpers/app.js';
+import { closeServers, expectRefusal, serve } from '../helpers/http.js';
+import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../helpers/test-issuer.js';
 
 // Against a real JWKS endpoint on 127.0.0.1. jwks-rsa keeps its own clock, so cache expiry is
 // reached by waiting out a short configured max age (1 s) rather than by a fake clock.

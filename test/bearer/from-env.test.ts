@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { authenticate, createMemoryAuditSink, fromEnv } from '../../../lib/index.js';
+import { authenticate, createMemoryAuditSink, fromEnv } from '../../lib/index.js';
 
 const jwks = {
   JWT_ISSUER: 'https://login.example.com/tenant/v2.0',

@@ -1,5 +1,5 @@
 import { jwtVerify, type CryptoKey, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
-import { IdentityError } from '../../core/errors.js';
+import { IdentityError } from '../core/errors.js';
 import { SUPPORTED_ALGORITHMS, type JwsAlgorithm } from './algorithms.js';
 import { joseErrorToIdentityError } from './jose-errors.js';
 import type { KeySource } from './key-source.js';

@@ -5,9 +5,9 @@ import {
   identityErrorHandler,
   type AuthenticateOptions,
   type Identity,
-} from '../../../lib/index.js';
-import { closeServers, expectRefusal, serve } from '../../helpers/http.js';
-import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../../helpers/test-issuer.js';
+} from '../../lib/index.js';
+import { closeServers, expectRefusal, serve } from '../helpers/http.js';
+import { createTestIssuer, TEST_AUDIENCE, type TestIssuer } from '../helpers/test-issuer.js';
 
 // The verified-token cache trades a bounded delay in revocation for speed; these tests pin the
 // bounds: never past exp, never longer than maxAgeMs, only successes, exact token match.

@@ -7,7 +7,7 @@ import {
   PASSWORD_POLICY_OID,
   PasswordPolicyControl,
   passwordPolicyRefusal,
-} from '../../../lib/providers/ldap/password-policy.js';
+} from '../../../lib/sign-in/ldap/password-policy.js';
 import {
   SLAPD_BASE_DN,
   SLAPD_READER,
