@@ -3,15 +3,10 @@
 // APIs and audit it, without loading Express or passport. The Express adapter (the root entry)
 // is built on these.
 
-export {
-  createBearerAuthenticator,
-  DEFAULT_API_KEY_HEADERS,
-} from './bearer/bearer-authenticator.js';
-export type {
-  AuthenticatorOptions,
-  AuthenticationRequest,
-  BearerAuthenticator,
-} from './bearer/bearer-authenticator.js';
+export { createBearerAuthenticator } from './bearer/bearer-authenticator.js';
+export { DEFAULT_API_KEY_HEADERS } from './bearer/authenticator-options.js';
+export type { AuthenticatorOptions } from './bearer/authenticator-options.js';
+export type { AuthenticationRequest, BearerAuthenticator } from './bearer/bearer-authenticator.js';
 export type { IssuerOptions } from './bearer/issuer-options.js';
 export { fromEnv, ENV_VARIABLES } from './bearer/from-env.js';
 export { SUPPORTED_ALGORITHMS } from './bearer/algorithms.js';

@@ -62,15 +62,10 @@ export { generateSigningKey, SIGNING_ALGORITHMS } from './tokens/signing-keys.js
 export type { SigningKeyOptions, SigningAlgorithm } from './tokens/signing-keys.js';
 export type { RouteRequirements, RequirementsPolicy } from './core/route-requirements.js';
 
-export {
-  createBearerAuthenticator,
-  DEFAULT_API_KEY_HEADERS,
-} from './bearer/bearer-authenticator.js';
-export type {
-  AuthenticatorOptions,
-  AuthenticationRequest,
-  BearerAuthenticator,
-} from './bearer/bearer-authenticator.js';
+export { createBearerAuthenticator } from './bearer/bearer-authenticator.js';
+export { DEFAULT_API_KEY_HEADERS } from './bearer/authenticator-options.js';
+export type { AuthenticatorOptions } from './bearer/authenticator-options.js';
+export type { AuthenticationRequest, BearerAuthenticator } from './bearer/bearer-authenticator.js';
 export type { IssuerOptions } from './bearer/issuer-options.js';
 export { fromEnv, ENV_VARIABLES } from './bearer/from-env.js';
 export { SUPPORTED_ALGORITHMS } from './bearer/algorithms.js';

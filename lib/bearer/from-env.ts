@@ -1,7 +1,8 @@
 import { CLAIM_PRESET_NAMES, type ClaimPresetName } from '../core/claim-presets.js';
 import { mappingSchema, type MappingConfig } from '../core/identity-mapping.js';
 import { keyWeakness, SUPPORTED_ALGORITHMS, type JwsAlgorithm } from './algorithms.js';
-import { createBearerAuthenticator, type AuthenticatorOptions } from './bearer-authenticator.js';
+import type { AuthenticatorOptions } from './authenticator-options.js';
+import { createBearerAuthenticator } from './bearer-authenticator.js';
 import { issuerSchema, type IssuerOptions } from './issuer-options.js';
 
 /** The environment variables {@link fromEnv} reads, and the option each one sets. */
