@@ -8,7 +8,11 @@ import { parseOptions } from '../core/options.js';
 import { runInRequestScope } from '../core/request-context.js';
 import { requestIdFrom } from '../core/request-id.js';
 import { authenticatorShape } from '../bearer/authenticator-options.js';
-import { compileBearerAuthenticator } from '../bearer/bearer-authenticator.js';
+import {
+  compileBearerAuthenticator,
+  type IdentifyingAuthenticator,
+} from '../bearer/bearer-authenticator.js';
+import type { AuditTrail } from '../audit/auditor.js';
 import { auditThenContinue, endOnClose, endRequest } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
 import { clientAddress, requestState, type RequestState } from './request-state.js';
@@ -53,126 +57,156 @@ export function authenticate(options: AuthenticateOptions): AuthenticateMiddlewa
   const { audit, onAuditFailure, auditFailurePolicy, source, realm, generateRequestId, ...core } =
     parsed;
   const authenticator = compileBearerAuthenticator(core, 'authenticate');
-  const trail = auditTrailFrom({ audit, auditFailurePolicy, onAuditFailure });
-  const now = core.now ?? Date.now;
-
-  function handler(req: Request, res: Response, next: NextFunction): void {
-    const state = requestState(req);
-    state.requestId ??= requestIdFrom(req.headers, generateRequestId);
-    state.audit.trail = trail;
-    state.audit.source ??= source;
-    state.realm ??= realm;
-    if (!res.headersSent) res.setHeader('X-Request-Id', state.requestId);
-    // Mounted twice on one path (app and router): decided already. A second authenticate()
-    // with other settings (another audience on an admin router, say) decides again.
-    if (state.decidedBy === handler && req.identity !== undefined) {
-      next();
-      return;
-    }
-    // A repeated token is answered from the cache without a promise in sight; only a token
-    // that needs verifying goes asynchronous.
-    let outcome;
-    try {
-      outcome = authenticator.identify(authenticationRequest(req));
-    } catch (error) {
-      refuse(req, state, error, next);
-      return;
-    }
-    if (!(outcome instanceof Promise)) {
-      accept(req, res, state, outcome, next);
-      return;
-    }
-    outcome.then(
-      (identity) => {
-        accept(req, res, state, identity, next);
-      },
-      (error: unknown) => {
-        refuse(req, state, error, next);
-      },
-    );
+  const settings: Settings = Object.freeze({
+    authenticator,
+    trail: auditTrailFrom({ audit, auditFailurePolicy, onAuditFailure }),
+    source,
+    realm,
+    generateRequestId,
+    now: core.now ?? Date.now,
+  });
+  function authenticateHandler(req: Request, res: Response, next: NextFunction): void {
+    identifyRequest(settings, req, res, next);
   }
+  return Object.assign(authenticateHandler, { warm: () => authenticator.warm() });
+}
 
-  function refuse(req: Request, state: RequestState, error: unknown, next: NextFunction): void {
-    const refusal = isIdentityError(error)
-      ? error
-      : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
-          cause: error,
-        });
-    auditThenContinue(
-      req,
-      state,
-      { action: 'authenticate', identity: undefined, error: refusal, now },
-      next,
-      next,
-    );
+/** One authenticate() middleware's settings; also what marks the requests it decided. */
+interface Settings {
+  readonly authenticator: IdentifyingAuthenticator;
+  readonly trail: AuditTrail;
+  readonly source: string | undefined;
+  readonly realm: string | undefined;
+  readonly generateRequestId: (() => string) | undefined;
+  readonly now: () => number;
+}
+
+function identifyRequest(
+  settings: Settings,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+): void {
+  const state = requestState(req);
+  state.requestId ??= requestIdFrom(req.headers, settings.generateRequestId);
+  state.audit.trail = settings.trail;
+  state.audit.source ??= settings.source;
+  state.realm ??= settings.realm;
+  if (!res.headersSent) res.setHeader('X-Request-Id', state.requestId);
+  // Mounted twice on one path (app and router): decided already. A second authenticate()
+  // with other settings (another audience on an admin router, say) decides again.
+  if (state.decidedBy === settings && req.identity !== undefined) {
+    next();
+    return;
   }
-
-  function accept(
-    req: Request,
-    res: Response,
-    state: RequestState,
-    identity: Identity | undefined,
-    next: NextFunction,
-  ): void {
-    state.authenticated = true;
-    if (identity === undefined) {
-      // Only an anonymous request needs this: a route guard names the API key it refuses.
-      state.apiKeyHeader = authenticator.findApiKeyHeader(req.headers);
-      proceed(req, res, state, identity, next);
-      return;
-    }
-    state.decidedBy = handler;
-    // Read-only: assignment throws. Configurable only so that a later authenticate() with
-    // other settings can put its own decision in place.
-    Object.defineProperty(req, 'identity', {
-      value: identity,
-      enumerable: true,
-      writable: false,
-      configurable: true,
-    });
-    // Under fail-open, one event per request suffices: requireUser's decision carries the same
-    // identity; on a route without a guard, this one is written when the response ends.
-    const written = state.audit.authenticated(identity, now);
-    if (written === undefined) {
-      proceed(req, res, state, identity, next);
-      return;
-    }
-    written.then(() => {
-      proceed(req, res, state, identity, next);
-    }, next);
+  // A repeated token is answered from the cache without a promise in sight; only a token
+  // that needs verifying goes asynchronous.
+  let outcome;
+  try {
+    outcome = settings.authenticator.identify(authenticationRequest(req));
+  } catch (error) {
+    refuse(settings, req, state, error, next);
+    return;
   }
-
-  function proceed(
-    req: Request,
-    res: Response,
-    state: RequestState,
-    identity: Identity | undefined,
-    next: NextFunction,
-  ): void {
-    // The client may have gone while the token was being verified: nothing to serve.
-    if (res.closed) {
-      endRequest(req, state);
-      return;
-    }
-    const scope = {
-      identity,
-      requestId: state.requestId ?? '',
-      ip: clientAddress(req, state),
-      source: state.audit.source,
-      // Upstream calls continue the caller's trace (W3C Trace Context) when it sent one.
-      traceparent: req.headers['traceparent'],
-      // Read when the scope is: once the response has ended, a timer or a late callback of this
-      // request can no longer act as the user, even before the 'close' below.
-      response: res,
-    };
-    state.scope = scope;
-    runInRequestScope(scope, next);
-    // Read again: the type checker cannot know that next() may have closed the response.
-    const closedMeanwhile: boolean = Reflect.get(res, 'closed');
-    // One listener function shared by all requests, not a closure per request.
-    if (closedMeanwhile) endRequest(req, state);
-    else res.on('close', endOnClose);
+  if (!(outcome instanceof Promise)) {
+    accept(settings, req, res, state, outcome, next);
+    return;
   }
+  outcome.then(
+    (identity) => {
+      accept(settings, req, res, state, identity, next);
+    },
+    (error: unknown) => {
+      refuse(settings, req, state, error, next);
+    },
+  );
+}
 
-  return Object.assign(handler, { warm: () => authenticator.warm() });
+function refuse(
+  settings: Settings,
+  req: Request,
+  state: RequestState,
+  error: unknown,
+  next: NextFunction,
+): void {
+  const refusal = isIdentityError(error)
+    ? error
+    : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
+        cause: error,
+      });
+  auditThenContinue(
+    req,
+    state,
+    { action: 'authenticate', identity: undefined, error: refusal, now: settings.now },
+    next,
+    next,
+  );
+}
+
+function accept(
+  settings: Settings,
+  req: Request,
+  res: Response,
+  state: RequestState,
+  identity: Identity | undefined,
+  next: NextFunction,
+): void {
+  state.authenticated = true;
+  if (identity === undefined) {
+    // Only an anonymous request needs this: a route guard names the API key it refuses.
+    state.apiKeyHeader = settings.authenticator.findApiKeyHeader(req.headers);
+    proceed(req, res, state, identity, next);
+    return;
+  }
+  state.decidedBy = settings;
+  // Read-only: assignment throws. Configurable only so that a later authenticate() with
+  // other settings can put its own decision in place.
+  Object.defineProperty(req, 'identity', {
+    value: identity,
+    enumerable: true,
+    writable: false,
+    configurable: true,
+  });
+  // Under fail-open, one event per request suffices: requireUser's decision carries the same
+  // identity; on a route without a guard, this one is written when the response ends.
+  const written = state.audit.authenticated(identity, settings.now);
+  if (written === undefined) {
+    proceed(req, res, state, identity, next);
+    return;
+  }
+  written.then(() => {
+    proceed(req, res, state, identity, next);
+  }, next);
+}
+
+function proceed(
+  req: Request,
+  res: Response,
+  state: RequestState,
+  identity: Identity | undefined,
+  next: NextFunction,
+): void {
+  // The client may have gone while the token was being verified: nothing to serve.
+  if (res.closed) {
+    endRequest(req, state);
+    return;
+  }
+  const scope = {
+    identity,
+    requestId: state.requestId ?? '',
+    ip: clientAddress(req, state),
+    source: state.audit.source,
+    // Upstream calls continue the caller's trace (W3C Trace Context) when it sent one.
+    traceparent: req.headers['traceparent'],
+    // Read when the scope is: once the response has ended, a timer or a late callback of this
+    // request can no longer act as the user, even before the 'close' below.
+    response: res,
+  };
+  state.scope = scope;
+  runInRequestScope(scope, next);
+  // Read again: the type checker cannot know that next() may have closed the response.
+  const closedMeanwhile: boolean = Reflect.get(res, 'closed');
+  // One listener function shared by all requests, not a closure per request.
+  if (closedMeanwhile) endRequest(req, state);
+  else res.on('close', endOnClose);
 }

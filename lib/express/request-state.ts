@@ -12,7 +12,7 @@ export interface RequestState {
   /** The request's audit protocol: its trail, its source, the waiting authentication event. */
   readonly audit: RequestAudit<Request>;
   realm: string | undefined;
-  /** The authenticate() middleware that put `req.identity` in place, if any. */
+  /** The settings of the authenticate() middleware that put `req.identity` in place, if any. */
   decidedBy: object | undefined;
   /** The client address (`req.ip`, which honours `trust proxy`), read once per request. */
   ip: string | undefined;
