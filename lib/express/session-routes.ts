@@ -1,4 +1,11 @@
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, {
+  type ErrorRequestHandler,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import { auditTrailFrom } from '../audit/audit-options.js';
@@ -8,7 +15,7 @@ import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import type { PasswordAuthenticator } from '../core/password-sign-in.js';
 import { readPasswordCredentials, signInWithPassword } from '../core/password-sign-in.js';
-import { createSignInThrottle } from '../core/sign-in-throttle.js';
+import { createSignInThrottle, type SignInThrottle } from '../core/sign-in-throttle.js';
 import { extractBearerToken } from '../bearer/bearer-token.js';
 import type { IssuedSession, SessionTokens } from '../tokens/session-tokens.js';
 import { auditDecision, auditThenRespond } from './audit-decision.js';
@@ -81,120 +88,128 @@ export type SessionRoutesOptions = z.input<typeof sessionRoutesSchema>;
 export function sessionRoutes(options: SessionRoutesOptions): Router {
   const parsed = parseOptions(sessionRoutesSchema, options, 'sessionRoutes');
   const { tokens, passwordSignIn, source, generateRequestId } = parsed;
-  const trail = auditTrailFrom(parsed);
   const now = parsed.now ?? Date.now;
   const throttle =
     parsed.throttle === false ? undefined : createSignInThrottle({ ...parsed.throttle, now });
-  const router = express.Router();
   const body = [
     express.json({ limit: MAX_BODY_BYTES, strict: true }),
     express.urlencoded({ limit: MAX_BODY_BYTES, extended: false, parameterLimit: 10 }),
   ];
-
-  router.use(routePrelude({ trail, source, generateRequestId }));
-
-  // A handler returns its response rather than sending it: under `fail-closed` the event is
-  // written first, so that no token leaves without its audit record (and a failing sink is a
-  // 503 `audit_unavailable`, not an unhandled rejection).
-  const audited =
-    (
-      action: string,
-      handle: (req: Request, context: Context) => Promise<(res: Response) => void>,
-    ) =>
-    (req: Request, res: Response, next: NextFunction): void => {
-      const context: Context = { identity: undefined, details: {} };
-      handle(req, context).then(
-        (respond) => {
-          auditThenRespond(req, next, { action, ...context, now }, () => {
-            respond(res);
-          });
-        },
-        (error: unknown) => {
-          const refusal = isIdentityError(error)
-            ? error
-            : new IdentityError('internal_error', 'The sign-in could not be completed.', {
-                cause: error,
-              });
-          auditThenRespond(req, next, { action, ...context, error: refusal, now }, () => {
-            next(refusal);
-          });
-        },
-      );
-    };
-
+  const router = express.Router();
+  router.use(routePrelude({ trail: auditTrailFrom(parsed), source, generateRequestId }));
   if (passwordSignIn !== undefined) {
-    router.post(
-      '/session',
-      ...body,
-      audited('sign_in', async (req, context) => {
-        const form = readForm(req);
-        const name = form['username'] ?? form['email'];
-        if (typeof name === 'string') context.details = { username: name.slice(0, 256) };
-        if (form['username'] !== undefined && form['email'] !== undefined) {
-          throw new IdentityError('invalid_request', 'Send "username" or "email", not both.');
-        }
-        const credentials = readPasswordCredentials(name, form['password']);
-        const attempt = throttle?.attempt(credentials.username, req.ip);
-        // The authenticator tells the throttle which account the name is, once it knows: every
-        // name a directory accepts for one person shares that person's allowance.
-        const identity = await signInWithPassword(passwordSignIn, credentials, attempt);
-        context.identity = identity;
-        const session = await tokens.issue(identity);
-        // The session id links this event to the session's refreshes and its sign-out.
-        context.details = { ...context.details, session_id: session.sessionId };
-        return (res) => {
-          sendSession(res, session);
-        };
-      }),
-    );
+    const signIn = signInWith(passwordSignIn, tokens, throttle);
+    router.post('/session', ...body, audited('sign_in', signIn, now));
   }
+  router.post('/session/refresh', ...body, audited('session_refresh', refreshWith(tokens), now));
+  router.delete('/session', ...body, audited('sign_out', signOutWith(tokens), now));
+  router.use(auditBodyRefusals(now));
+  router.use(identityErrorHandler());
+  return router;
+}
 
-  router.post(
-    '/session/refresh',
-    ...body,
-    audited('session_refresh', async (req, context) => {
-      const refreshToken = readForm(req)['refresh_token'];
-      if (typeof refreshToken !== 'string' || refreshToken.length === 0) {
-        throw new IdentityError('invalid_request', 'Send the "refresh_token" to refresh with.');
-      }
-      const session = await tokens.refresh(refreshToken);
-      context.identity = session.identity;
-      context.details = { session_id: session.sessionId };
-      return (res) => {
-        sendSession(res, session);
-      };
-    }),
-  );
+/** A route's work: what to answer, once its audit event is written. */
+type RouteWork = (req: Request, context: Context) => Promise<(res: Response) => void>;
 
-  router.delete(
-    '/session',
-    ...body,
-    audited('sign_out', async (req, context) => {
-      // A sign-out with the access token alone has no body: no form to read, no type to refuse.
-      const refreshToken = hasNoBody(req) ? undefined : readForm(req)['refresh_token'];
-      const token =
-        typeof refreshToken === 'string' && refreshToken.length > 0
-          ? refreshToken
-          : extractBearerToken({ ...authenticationRequest(req), body: undefined });
-      if (token === undefined) {
-        throw new IdentityError(
-          'credentials_missing',
-          'Send the session\'s access token ("Authorization: Bearer ...") or its "refresh_token" to sign out.',
-        );
-      }
-      context.identity = await tokens.signOut(token);
-      // Verified by signOut() just above; read again only to name the session in the event.
-      const { sid } = decodeJwt(token);
-      context.details = { session_id: typeof sid === 'string' ? sid : null };
-      return (res) => {
-        res.status(204).end();
-      };
-    }),
-  );
+// A handler returns its response rather than sending it: under `fail-closed` the event is
+// written first, so that no token leaves without its audit record (and a failing sink is a
+// 503 `audit_unavailable`, not an unhandled rejection).
+function audited(action: string, work: RouteWork, now: () => number): RequestHandler {
+  return function auditedRoute(req: Request, res: Response, next: NextFunction): void {
+    const context: Context = { identity: undefined, details: {} };
+    work(req, context).then(
+      (respond) => {
+        auditThenRespond(req, next, { action, ...context, now }, () => {
+          respond(res);
+        });
+      },
+      (error: unknown) => {
+        const refusal = isIdentityError(error)
+          ? error
+          : new IdentityError('internal_error', 'The sign-in could not be completed.', {
+              cause: error,
+            });
+        auditThenRespond(req, next, { action, ...context, error: refusal, now }, () => {
+          next(refusal);
+        });
+      },
+    );
+  };
+}
 
-  // Bodies refused by the parsers never reach a handler; they are audited here.
-  router.use((error: unknown, req: Request, _res: Response, next: NextFunction) => {
-    // Refusals from the handlers were audited where they arose.
+/** `POST /session`: a password sign-in, throttled, answered with a new session. */
+function signInWith(
+  passwordSignIn: PasswordAuthenticator,
+  tokens: SessionTokens,
+  throttle: SignInThrottle | undefined,
+): RouteWork {
+  return async (req, context) => {
+    const form = readForm(req);
+    const name = form['username'] ?? form['email'];
+    if (typeof name === 'string') context.details = { username: name.slice(0, 256) };
+    if (form['username'] !== undefined && form['email'] !== undefined) {
+      throw new IdentityError('invalid_request', 'Send "username" or "email", not both.');
+    }
+    const credentials = readPasswordCredentials(name, form['password']);
+    const attempt = throttle?.attempt(credentials.username, req.ip);
+    // The authenticator tells the throttle which account the name is, once it knows: every
+    // name a directory accepts for one person shares that person's allowance.
+    const identity = await signInWithPassword(passwordSignIn, credentials, attempt);
+    context.identity = identity;
+    const session = await tokens.issue(identity);
+    // The session id links this event to the session's refreshes and its sign-out.
+    context.details = { ...context.details, session_id: session.sessionId };
+    return (res) => {
+      sendSession(res, session);
+    };
+  };
+}
+
+/** `POST /session/refresh`: a spent refresh token for new tokens. */
+function refreshWith(tokens: SessionTokens): RouteWork {
+  return async (req, context) => {
+    const refreshToken = readForm(req)['refresh_token'];
+    if (typeof refreshToken !== 'string' || refreshToken.length === 0) {
+      throw new IdentityError('invalid_request', 'Send the "refresh_token" to refresh with.');
+    }
+    const session = await tokens.refresh(refreshToken);
+    context.identity = session.identity;
+    context.details = { session_id: session.sessionId };
+    return (res) => {
+      sendSession(res, session);
+    };
+  };
+}
+
+/** `DELETE /session`: signs the session out, with its access token or its refresh token. */
+function signOutWith(tokens: SessionTokens): RouteWork {
+  return async (req, context) => {
+    // A sign-out with the access token alone has no body: no form to read, no type to refuse.
+    const refreshToken = hasNoBody(req) ? undefined : readForm(req)['refresh_token'];
+    const token =
+      typeof refreshToken === 'string' && refreshToken.length > 0
+        ? refreshToken
+        : extractBearerToken({ ...authenticationRequest(req), body: undefined });
+    if (token === undefined) {
+      throw new IdentityError(
+        'credentials_missing',
+        'Send the session\'s access token ("Authorization: Bearer ...") or its "refresh_token" to sign out.',
+      );
+    }
+    context.identity = await tokens.signOut(token);
+    // Verified by signOut() just above; read again only to name the session in the event.
+    const { sid } = decodeJwt(token);
+    context.details = { session_id: typeof sid === 'string' ? sid : null };
+    return (res) => {
+      res.status(204).end();
+    };
+  };
+}
+
+// Bodies refused by the parsers never reach a handler; they are audited here. Refusals from the
+// handlers were audited where they arose.
+function auditBodyRefusals(now: () => number): ErrorRequestHandler {
+  return function bodyRefusal(error: unknown, req: Request, _res: Response, next: NextFunction) {
     const refusal = isIdentityError(error) ? undefined : bodyError(error);
     if (refusal === undefined || !isIdentityError(refusal)) {
       next(refusal ?? error);
@@ -218,9 +233,7 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
         () => next(refusal),
         () => next(refusal),
       );
-  });
-  router.use(identityErrorHandler());
-  return router;
+  };
 }
 
 interface Context {
