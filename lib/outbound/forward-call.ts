@@ -8,7 +8,7 @@ import { forwardStrategy } from './credential-strategy.js';
 import { ForwardAudit } from './forward-audit.js';
 import { forwardResponse } from './forward-response.js';
 import { outboundHeaders } from './outbound-headers.js';
-import { outboundTrace, traceparentFor } from './trace-context.js';
+import { outboundTrace, traceparentFor, type OutboundTrace } from './trace-context.js';
 import { callFailure, notAllowed } from './upstream-errors.js';
 import type { Upstream } from './upstream.js';
 import { refuseCredentialParams, refuseSecretsInUrl } from './url-credentials.js';
@@ -42,15 +42,14 @@ export async function forwardCall(
   input: string | URL | Request,
   init: PassthroughInit = {},
 ): Promise<Response> {
-  const { now, trail } = context;
-  const started = now();
+  const started = context.now();
   const scope = getCurrentScope();
   const request = input instanceof Request ? input : undefined;
   // One id for the call's events and for the upstream's logs: the request's, when in one.
   const requestId = scope?.requestId || randomUUID();
   const record = new ForwardAudit(
     {
-      trail,
+      trail: context.trail,
       identity,
       action: init.audit?.action ?? 'forward',
       filters: init.audit?.filters,
@@ -58,105 +57,152 @@ export async function forwardCall(
       ip: scope?.ip,
       source: context.source ?? scope?.source ?? DEFAULT_AUDIT_SOURCE,
       started,
-      now,
+      now: context.now,
     },
     (init.method ?? request?.method ?? 'GET').toUpperCase(),
   );
   const callerSignal = init.signal ?? request?.signal ?? undefined;
   try {
-    if (identity === undefined) {
-      throw new IdentityError(
-        'credentials_missing',
-        'No signed-in user: data APIs are called only on behalf of a person. Call this from a request that authenticate() let through.',
-      );
-    }
-    if (identity.kind === 'service') {
-      throw new IdentityError(
-        'service_account_refused',
-        'The identity is a service account; data APIs are called only on behalf of a person.',
-        { details: { rule: identity.serviceAccountRule ?? 'unknown' } },
-      );
-    }
-    let url = targetUrl(input);
+    const person = onlyPeople(identity);
+    const url = targetUrl(input);
     record.url = url;
-    const trace = outboundTrace(scope?.traceparent, requestId);
-    const userCredential = credentialOf(identity)?.value;
-    let body: RequestInit['body'] = init.body ?? request?.body ?? null;
-    let dropBodyHeaders = false;
-    const signal = combinedSignal(callerSignal, context.byOrigin.get(url.origin));
-    for (let hop = 0; ; hop++) {
-      const upstream = context.byOrigin.get(url.origin);
-      record.upstream = upstream;
-      if (upstream === undefined) throw notAllowed(url, hop);
-      refuseCredentialParams(url);
-      const strategy = upstream.strategy ?? forwardStrategy;
-      const token = await strategy.credentialFor(identity, upstream, now(), signal);
-      refuseSecretsInUrl(url, [userCredential, token]);
-      record.traceparent = traceparentFor(trace);
-      const headers = outboundHeaders(init.headers ?? request?.headers, upstream, token, {
-        requestId,
-        traceparent: record.traceparent,
-      });
-      if (dropBodyHeaders) {
-        for (const name of [...headers.keys()]) {
-          if (name.startsWith('content-')) headers.delete(name);
-        }
-      }
-      if (hop === 0 && trail.policy === 'fail-closed' && !SAFE_METHODS.has(record.method)) {
-        // A write changes data before its response (and so its event) exists: under
-        // fail-closed, its intent must be written (on disk, for the audit file) before it is
-        // sent, or it is not sent.
-        await record.record({ intent: true });
-      }
-      const response = await context.fetch(url, {
-        method: record.method,
-        headers,
-        body,
-        redirect: 'manual',
-        signal,
-        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
-      });
+    const hop: Hop = {
+      url,
+      body: init.body ?? request?.body ?? null,
+      dropBodyHeaders: false,
+      headers: init.headers ?? request?.headers,
+      trace: outboundTrace(scope?.traceparent, requestId),
+      requestId,
+      userCredential: credentialOf(person)?.value,
+      signal: combinedSignal(callerSignal, context.byOrigin.get(url.origin)),
+    };
+    for (let count = 0; ; count++) {
+      const { upstream, token, response } = await sendHop(context, person, record, hop, count);
       const location = response.headers.get('location');
       if (!REDIRECT_STATUSES.has(response.status) || location === null) {
         return await forwardResponse(response, {
           upstream,
           record,
-          deadlineMs: upstream.timeoutMs - (now() - started),
+          deadlineMs: upstream.timeoutMs - (context.now() - started),
           callerSignal,
-          secrets: [token, userCredential, ...Object.values(upstream.headers)],
+          secrets: [token, hop.userCredential, ...Object.values(upstream.headers)],
         });
       }
       await response.body?.cancel();
-      if (hop >= upstream.maxRedirects) {
-        throw new IdentityError(
-          'upstream_unavailable',
-          `The data API redirected more than ${upstream.maxRedirects} times.`,
-          { details: { upstream: upstream.name } },
-        );
-      }
-      // RFC 9110 §15.4: 303 (and 301/302 after a POST) continue as GET without a body.
-      if (
-        (response.status === 303 && record.method !== 'HEAD') ||
-        ((response.status === 301 || response.status === 302) && record.method === 'POST')
-      ) {
-        record.method = 'GET';
-        body = null;
-        dropBodyHeaders = true;
-      } else if (body instanceof ReadableStream) {
-        throw new IdentityError(
-          'upstream_unavailable',
-          'The data API redirected a streamed request body, which cannot be sent twice.',
-          { details: { upstream: upstream.name } },
-        );
-      }
-      url = new URL(location, url);
-      record.url = url;
+      followRedirect(hop, record, upstream, response.status, location, count);
     }
   } catch (error) {
     const refusal = callFailure(error, record.upstream, callerSignal);
     await record.record({ error: refusal });
     throw refusal;
   }
+}
+
+/** What one hop of a call sends, and what a redirect changes for the next. */
+interface Hop {
+  url: URL;
+  body: RequestInit['body'];
+  dropBodyHeaders: boolean;
+  readonly headers: RequestInit['headers'];
+  readonly trace: OutboundTrace;
+  readonly requestId: string;
+  readonly userCredential: string | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+// Data APIs are called only on behalf of a person: no identity, or a service account, is no call.
+function onlyPeople(identity: Identity | undefined): Identity {
+  if (identity === undefined) {
+    throw new IdentityError(
+      'credentials_missing',
+      'No signed-in user: data APIs are called only on behalf of a person. Call this from a request that authenticate() let through.',
+    );
+  }
+  if (identity.kind === 'service') {
+    throw new IdentityError(
+      'service_account_refused',
+      'The identity is a service account; data APIs are called only on behalf of a person.',
+      { details: { rule: identity.serviceAccountRule ?? 'unknown' } },
+    );
+  }
+  return identity;
+}
+
+// One request to an allowed upstream, checked before a byte is sent: the destination, the
+// credential parameters, the credential itself in the URL; with this hop's own credential.
+async function sendHop(
+  context: ForwardContext,
+  identity: Identity,
+  record: ForwardAudit,
+  hop: Hop,
+  count: number,
+): Promise<{ upstream: Upstream; token: string; response: Response }> {
+  const upstream = context.byOrigin.get(hop.url.origin);
+  record.upstream = upstream;
+  if (upstream === undefined) throw notAllowed(hop.url, count);
+  refuseCredentialParams(hop.url);
+  const strategy = upstream.strategy ?? forwardStrategy;
+  const token = await strategy.credentialFor(identity, upstream, context.now(), hop.signal);
+  refuseSecretsInUrl(hop.url, [hop.userCredential, token]);
+  record.traceparent = traceparentFor(hop.trace);
+  const headers = outboundHeaders(hop.headers, upstream, token, {
+    requestId: hop.requestId,
+    traceparent: record.traceparent,
+  });
+  if (hop.dropBodyHeaders) {
+    for (const name of [...headers.keys()]) {
+      if (name.startsWith('content-')) headers.delete(name);
+    }
+  }
+  if (count === 0 && context.trail.policy === 'fail-closed' && !SAFE_METHODS.has(record.method)) {
+    // A write changes data before its response (and so its event) exists: under fail-closed,
+    // its intent must be written (on disk, for the audit file) before it is sent, or it is not.
+    await record.record({ intent: true });
+  }
+  const response = await context.fetch(hop.url, {
+    method: record.method,
+    headers,
+    body: hop.body,
+    redirect: 'manual',
+    signal: hop.signal,
+    ...(hop.body instanceof ReadableStream ? { duplex: 'half' } : {}),
+  });
+  return { upstream, token, response };
+}
+
+// The next hop of a redirect, within the upstream's limit.
+function followRedirect(
+  hop: Hop,
+  record: ForwardAudit,
+  upstream: Upstream,
+  status: number,
+  location: string,
+  count: number,
+): void {
+  if (count >= upstream.maxRedirects) {
+    throw new IdentityError(
+      'upstream_unavailable',
+      `The data API redirected more than ${upstream.maxRedirects} times.`,
+      { details: { upstream: upstream.name } },
+    );
+  }
+  // RFC 9110 §15.4: 303 (and 301/302 after a POST) continue as GET without a body.
+  if (
+    (status === 303 && record.method !== 'HEAD') ||
+    ((status === 301 || status === 302) && record.method === 'POST')
+  ) {
+    record.method = 'GET';
+    hop.body = null;
+    hop.dropBodyHeaders = true;
+  } else if (hop.body instanceof ReadableStream) {
+    throw new IdentityError(
+      'upstream_unavailable',
+      'The data API redirected a streamed request body, which cannot be sent twice.',
+      { details: { upstream: upstream.name } },
+    );
+  }
+  hop.url = new URL(location, hop.url);
+  record.url = hop.url;
 }
 
 function targetUrl(input: string | URL | Request): URL {
