@@ -1,13 +1,10 @@
+import type { z } from 'zod';
 import { IdentityError } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
-import {
-  checkSameOrigin,
-  DEFAULT_SESSION_COOKIE,
-  readSessionCookie,
-  sessionCookieName,
-} from '../core/session-cookie.js';
+import { checkSameOrigin, readSessionCookie, sessionCookieName } from '../core/session-cookie.js';
 import type { Claims } from '../core/claims.js';
 import type { Identity } from '../core/identity.js';
+import type { ServiceAccountRule } from '../core/service-accounts.js';
 import { apiKeyRefused, extractBearerToken, type CredentialCarriers } from './bearer-token.js';
 import {
   authenticatorSchema,
@@ -15,13 +12,18 @@ import {
   type AuthenticatorOptions,
 } from './authenticator-options.js';
 import { compileIssuer, issuerList, serviceAccountRules } from './compile-issuers.js';
-import { identityFromToken } from './identity-from-token.js';
-import { createTokenVerifier, DEFAULT_MAX_TOKEN_BYTES } from './token-verifier.js';
+import { identityFromToken, type IdentityIssuer } from './identity-from-token.js';
+import {
+  createTokenVerifier,
+  DEFAULT_MAX_TOKEN_BYTES,
+  type TokenVerifier,
+} from './token-verifier.js';
 import {
   createVerifiedTokenCache,
   tokenDigest,
   DEFAULT_TOKEN_CACHE_MAX_AGE_MS,
   DEFAULT_TOKEN_CACHE_MAX_ENTRIES,
+  type VerifiedTokenCache,
 } from './verified-token-cache.js';
 
 /** A request as the authenticator sees it. */
@@ -72,7 +74,30 @@ export function compileBearerAuthenticator(
   input: AuthenticatorOptions,
   factory: string,
 ): IdentifyingAuthenticator {
-  const options = parseOptions(authenticatorSchema, input, factory);
+  const setup = compileSetup(parseOptions(authenticatorSchema, input, factory), factory);
+  const identify = (request: AuthenticationRequest) => identifyRequest(setup, request);
+  return {
+    warm: () => setup.verifier.warm(),
+    findApiKeyHeader: (headers) => apiKeyHeaderOf(setup, headers),
+    identify,
+    async authenticate(request) {
+      return identify(request);
+    },
+  };
+}
+
+/** Everything a request is authenticated with, compiled once from the options. */
+interface Setup {
+  readonly verifier: TokenVerifier<IdentityIssuer>;
+  readonly rules: readonly ServiceAccountRule[];
+  readonly apiKeyHeaders: readonly string[];
+  readonly credentialsRequired: boolean;
+  readonly cookie:
+    { readonly name: string; readonly allowedOrigins: ReadonlySet<string> } | undefined;
+  readonly cache: VerifiedTokenCache | undefined;
+}
+
+function compileSetup(options: z.output<typeof authenticatorSchema>, factory: string): Setup {
   const now = options.now ?? Date.now;
   const fetchFn = options.fetch ?? globalThis.fetch;
   const issuers = issuerList(options, factory).map(({ parsed, path }) =>
@@ -84,86 +109,90 @@ export function compileBearerAuthenticator(
   if (duplicate !== undefined) {
     throw new TypeError(`option "issuers": the issuer "${duplicate.issuer}" is listed twice`);
   }
-  const verifier = createTokenVerifier({
-    issuers,
-    maxTokenBytes: options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES,
-    now,
+  const { sessionCookie, tokenCache } = options;
+  return Object.freeze({
+    verifier: createTokenVerifier({
+      issuers,
+      maxTokenBytes: options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES,
+      now,
+    }),
+    rules: serviceAccountRules(options.serviceAccounts),
+    apiKeyHeaders: (options.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((name) =>
+      name.toLowerCase(),
+    ),
+    credentialsRequired: options.credentialsRequired ?? true,
+    cookie:
+      sessionCookie === undefined
+        ? undefined
+        : {
+            name: sessionCookieName(sessionCookie, 'sessionCookie'),
+            allowedOrigins: new Set(sessionCookie.allowedOrigins),
+          },
+    cache:
+      tokenCache === false
+        ? undefined
+        : createVerifiedTokenCache({
+            maxEntries: tokenCache?.maxEntries ?? DEFAULT_TOKEN_CACHE_MAX_ENTRIES,
+            maxAgeMs: tokenCache?.maxAgeMs ?? DEFAULT_TOKEN_CACHE_MAX_AGE_MS,
+            now,
+          }),
   });
-  const rules = serviceAccountRules(options.serviceAccounts);
-  const apiKeyHeaders = (options.apiKeyHeaders ?? DEFAULT_API_KEY_HEADERS).map((name) =>
-    name.toLowerCase(),
-  );
-  const credentialsRequired = options.credentialsRequired ?? true;
-  const cookieName =
-    options.sessionCookie === undefined
-      ? DEFAULT_SESSION_COOKIE
-      : sessionCookieName(options.sessionCookie, 'sessionCookie');
-  const allowedOrigins = new Set(options.sessionCookie?.allowedOrigins ?? []);
-  const tokenFromCookie = (request: AuthenticationRequest): string | undefined => {
-    if (options.sessionCookie === undefined) return undefined;
-    const token = readSessionCookie(request.headers['cookie'], cookieName);
-    if (token !== undefined)
-      checkSameOrigin(request.method ?? 'POST', request.headers, allowedOrigins);
-    return token;
-  };
-  const cache =
-    options.tokenCache === false
-      ? undefined
-      : createVerifiedTokenCache({
-          maxEntries: options.tokenCache?.maxEntries ?? DEFAULT_TOKEN_CACHE_MAX_ENTRIES,
-          maxAgeMs: options.tokenCache?.maxAgeMs ?? DEFAULT_TOKEN_CACHE_MAX_AGE_MS,
-          now,
-        });
+}
 
-  const findApiKeyHeader = (headers: AuthenticationRequest['headers']): string | undefined =>
-    apiKeyHeaders.find((name) => headers[name] !== undefined);
+function apiKeyHeaderOf(
+  setup: Setup,
+  headers: AuthenticationRequest['headers'],
+): string | undefined {
+  return setup.apiKeyHeaders.find((name) => headers[name] !== undefined);
+}
 
-  return {
-    warm: () => verifier.warm(),
-    findApiKeyHeader,
-    identify,
-    async authenticate(request) {
-      return identify(request);
-    },
-  };
-
-  function identify(
-    request: AuthenticationRequest,
-  ): Identity | undefined | Promise<Identity | undefined> {
-    const token = extractBearerToken(request) ?? tokenFromCookie(request);
-    if (token === undefined) {
-      // Without a required credential the request passes anonymously, and a route guard
-      // refuses the API key where a person is needed; other routes may accept it.
-      if (!credentialsRequired) return undefined;
-      const apiKeyHeader = findApiKeyHeader(request.headers);
-      if (apiKeyHeader !== undefined) throw apiKeyRefused(apiKeyHeader);
-      throw new IdentityError(
-        'credentials_missing',
-        'This route needs the signed-in user\'s access token: send "Authorization: Bearer <token>".',
-      );
-    }
-    return cache?.get(tokenDigest(token)) ?? verify(token);
+// A browser's session cookie, when configured; unsafe methods must come from an allowed origin.
+function tokenFromCookie(setup: Setup, request: AuthenticationRequest): string | undefined {
+  if (setup.cookie === undefined) return undefined;
+  const token = readSessionCookie(request.headers['cookie'], setup.cookie.name);
+  if (token !== undefined) {
+    checkSameOrigin(request.method ?? 'POST', request.headers, setup.cookie.allowedOrigins);
   }
+  return token;
+}
 
-  async function verify(token: string): Promise<Identity> {
-    const verified = await verifier.verify(token);
-    const { isRevoked } = verified.issuer;
-    if (isRevoked !== undefined && (await revocationCheck(isRevoked, verified.claims))) {
-      throw new IdentityError(
-        'token_revoked',
-        'This session has been signed out or revoked; sign in again.',
-        { details: { claim: 'sid' } },
-      );
-    }
-    // Computed again rather than taken from the caller: a digest that did not belong to the
-    // token would file this identity under another token's key.
-    const digest = tokenDigest(token);
-    const identity = await identityFromToken(verified, token, digest, rules);
-    // A revocable token is checked on every request; caching it would let a signed-out
-    // session keep working for the cache's lifetime.
-    if (isRevoked === undefined) cache?.set(digest, identity);
-    return identity;
+function identifyRequest(
+  setup: Setup,
+  request: AuthenticationRequest,
+): Identity | undefined | Promise<Identity | undefined> {
+  const token = extractBearerToken(request) ?? tokenFromCookie(setup, request);
+  if (token === undefined) {
+    // Without a required credential the request passes anonymously, and a route guard
+    // refuses the API key where a person is needed; other routes may accept it.
+    if (!setup.credentialsRequired) return undefined;
+    const apiKeyHeader = apiKeyHeaderOf(setup, request.headers);
+    if (apiKeyHeader !== undefined) throw apiKeyRefused(apiKeyHeader);
+    throw new IdentityError(
+      'credentials_missing',
+      'This route needs the signed-in user\'s access token: send "Authorization: Bearer <token>".',
+    );
   }
+  return setup.cache?.get(tokenDigest(token)) ?? verifyToken(setup, token);
+}
+
+async function verifyToken(setup: Setup, token: string): Promise<Identity> {
+  const verified = await setup.verifier.verify(token);
+  const { isRevoked } = verified.issuer;
+  if (isRevoked !== undefined && (await revocationCheck(isRevoked, verified.claims))) {
+    throw new IdentityError(
+      'token_revoked',
+      'This session has been signed out or revoked; sign in again.',
+      { details: { claim: 'sid' } },
+    );
+  }
+  // Computed again rather than taken from the caller: a digest that did not belong to the
+  // token would file this identity under another token's key.
+  const digest = tokenDigest(token);
+  const identity = await identityFromToken(verified, token, digest, setup.rules);
+  // A revocable token is checked on every request; caching it would let a signed-out session
+  // keep working for the cache's lifetime.
+  if (isRevoked === undefined) setup.cache?.set(digest, identity);
+  return identity;
 }
 
 async function revocationCheck(
