@@ -37,159 +37,208 @@ type SigningKey = jwksRsa.SigningKey & { alg?: string };
  * made-up `kid`s can neither hammer the identity provider nor starve real keys).
  */
 export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
+  return new JwksKeySource(options);
+}
+
+class JwksKeySource implements KeySource {
+  readonly #options: JwksKeySourceOptions;
+  readonly #client: jwksRsa.JwksClient;
   // The document the last fetch returned answers lookups of the other kids it holds for half
   // the cache age: warm() and a cold start then cost one fetch, not one per kid. A kid missing
   // from it still goes to the endpoint, so a rotated-in key is seen at once.
-  let recent: { keys: jwksRsa.JSONWebKey[]; at: number } | undefined;
-  const client = new jwksRsa.JwksClient({
-    jwksUri: options.jwksUri,
-    cache: true,
-    cacheMaxAge: options.cacheMaxAgeMs,
-    cacheMaxEntries: 64,
-    cacheMaxAgeFallback: options.staleIfErrorMs,
-    // jwks-rsa's own limiter counts every fetch alike, so a flood of unknown kids would also
-    // block the refresh of known ones; the budget below limits only never-seen kids.
-    rateLimit: false,
-    fetcher: async (uri) => {
-      const document = await fetchJwks(uri, options);
-      const at = options.now();
-      recent = { keys: document.keys as jwksRsa.JSONWebKey[], at };
-      recordListing(recent.keys, at);
-      return document;
-    },
-    getKeysInterceptor: () =>
-      Promise.resolve(
-        recent !== undefined && options.now() - recent.at < options.cacheMaxAgeMs / 2
-          ? recent.keys
-          : [],
-      ),
-  });
-
+  #recent: Listing | undefined;
   // Kids that verified before. Their refreshes are bounded by the cache age, one per kid.
-  const seen = new LRUCache<string, true>({ max: 64 });
+  readonly #seen = new LRUCache<string, true>({ max: 64 });
   // Which key the endpoint last listed under each kid, and when; and the keys resolved since
-  // ('' for tokens without a kid). A key is answered at
-  // once, without jwks-rsa's callback chain, until cacheMaxAgeMs after the last document that
-  // listed that very key under that kid: a key the endpoint stopped publishing, or replaced
-  // under the same kid, is used no longer than that. Past it, the lookup goes through jwks-rsa
-  // again (a refetch, or its stale copy while the endpoint is down).
-  const listed = new LRUCache<string, { key: KeyObject; at: number }>({ max: 256 });
-  const fresh = new LRUCache<string, { resolved: ResolvedKey; until: number }>({ max: 64 });
-  function recordListing(keys: readonly jwksRsa.JSONWebKey[], at: number): void {
-    for (const jwk of keys) {
-      const key = typeof jwk.kid === 'string' ? publicKeyOf(jwk) : undefined;
-      if (key !== undefined) listed.set(jwk.kid, { key, at });
-    }
-  }
+  // ('' for tokens without a kid). A key is answered at once, without jwks-rsa's callback chain,
+  // until cacheMaxAgeMs after the last document that listed that very key under that kid: a key
+  // the endpoint stopped publishing, or replaced under the same kid, is used no longer than
+  // that. Past it, the lookup goes through jwks-rsa again (a refetch, or its stale copy while
+  // the endpoint is down).
+  readonly #listed = new LRUCache<string, { key: KeyObject; at: number }>({ max: 256 });
+  readonly #fresh = new LRUCache<string, { resolved: ResolvedKey; until: number }>({ max: 64 });
   // A token without a `kid` is verified only when the last document the endpoint returned holds
   // exactly one signing key, so the answer follows the document, never which lookup happened to
   // run first (RFC 7515 makes `kid` optional; with several keys, picking one would be a guess).
   // Concurrent kid-less tokens share one listing.
-  let kidlessLookup: Promise<void> | undefined;
-  const unknownKidBudget = fixedWindowBudget(options.requestsPerMinute, 60_000, options.now);
-  const converted = new WeakMap<object, ResolvedKey>();
+  #kidlessLookup: Promise<void> | undefined;
+  readonly #unknownKidBudget: { take(): boolean };
+  readonly #converted = new WeakMap<object, ResolvedKey>();
   // Concurrent requests for one kid share one lookup: a cold start with fifty requests in
   // flight costs one fetch and one unit of the budget, not fifty.
-  const inflight = new Map<string, Promise<SigningKey>>();
-  function inRecentDocument(kid: string): boolean {
+  readonly #inflight = new Map<string, Promise<SigningKey>>();
+
+  constructor(options: JwksKeySourceOptions) {
+    this.#options = options;
+    this.#unknownKidBudget = fixedWindowBudget(options.requestsPerMinute, 60_000, options.now);
+    this.#client = new jwksRsa.JwksClient({
+      jwksUri: options.jwksUri,
+      cache: true,
+      cacheMaxAge: options.cacheMaxAgeMs,
+      cacheMaxEntries: 64,
+      cacheMaxAgeFallback: options.staleIfErrorMs,
+      // jwks-rsa's own limiter counts every fetch alike, so a flood of unknown kids would also
+      // block the refresh of known ones; the budget above limits only never-seen kids.
+      rateLimit: false,
+      fetcher: async (uri) => {
+        const document = await fetchJwks(uri, options);
+        const at = options.now();
+        this.#recent = { keys: document.keys as jwksRsa.JSONWebKey[], at };
+        this.#recordListing(this.#recent.keys, at);
+        return document;
+      },
+      getKeysInterceptor: () =>
+        Promise.resolve(
+          this.#recent !== undefined && options.now() - this.#recent.at < options.cacheMaxAgeMs / 2
+            ? this.#recent.keys
+            : [],
+        ),
+    });
+  }
+
+  resolve(header: JWSHeaderParameters): ResolvedKey | Promise<ResolvedKey> {
+    if (header.kid === undefined) return this.#keyWithoutKid();
+    const kid = header.kid;
+    const known = this.#fresh.get(kid);
+    if (known !== undefined && this.#options.now() < known.until) return known.resolved;
+    return this.#lookup(kid).then((signingKey) => {
+      const resolved = this.#toResolved(signingKey);
+      const listing = this.#listed.get(kid);
+      const until =
+        listing !== undefined &&
+        !(resolved.key instanceof Uint8Array) &&
+        listing.key.equals(resolved.key)
+          ? listing.at + this.#options.cacheMaxAgeMs
+          : 0;
+      if (until > this.#options.now()) this.#fresh.set(kid, { resolved, until });
+      return resolved;
+    });
+  }
+
+  async warm(): Promise<void> {
+    try {
+      await this.#client.getSigningKeys();
+    } catch (cause) {
+      throw new IdentityError(
+        'identity_provider_unavailable',
+        `The JWKS endpoint ${this.#options.jwksUri} could not be loaded at startup.`,
+        { cause, details: { jwks_uri: this.#options.jwksUri } },
+      );
+    }
+  }
+
+  #recordListing(keys: readonly jwksRsa.JSONWebKey[], at: number): void {
+    for (const jwk of keys) {
+      const key = typeof jwk.kid === 'string' ? publicKeyOf(jwk) : undefined;
+      if (key !== undefined) this.#listed.set(jwk.kid, { key, at });
+    }
+  }
+
+  #inRecentDocument(kid: string): boolean {
+    const recent = this.#recent;
     return (
       recent !== undefined &&
-      options.now() - recent.at < options.cacheMaxAgeMs / 2 &&
+      this.#options.now() - recent.at < this.#options.cacheMaxAgeMs / 2 &&
       recent.keys.some((key) => key.kid === kid)
     );
   }
 
-  function lookup(kid: string): Promise<SigningKey> {
-    const pending = inflight.get(kid);
+  #lookup(kid: string): Promise<SigningKey> {
+    const pending = this.#inflight.get(kid);
     if (pending !== undefined) return pending;
-    if (!seen.has(kid) && !inRecentDocument(kid) && !unknownKidBudget.take()) {
+    if (!this.#seen.has(kid) && !this.#inRecentDocument(kid) && !this.#unknownKidBudget.take()) {
       return Promise.reject(refetchLimited(kid));
     }
-    const started = fetchKey(kid).finally(() => inflight.delete(kid));
-    inflight.set(kid, started);
+    const started = this.#fetchKey(kid).finally(() => this.#inflight.delete(kid));
+    this.#inflight.set(kid, started);
     return started;
   }
 
-  async function fetchKey(kid: string): Promise<SigningKey> {
+  async #fetchKey(kid: string): Promise<SigningKey> {
     try {
-      const key = await client.getSigningKey(kid);
-      seen.set(kid, true);
+      const key = await this.#client.getSigningKey(kid);
+      this.#seen.set(kid, true);
       return key;
     } catch (error) {
       if ((error as { name?: string }).name === 'SigningKeyNotFoundError') {
         // The endpoint answered without this key: unknown, or rotated out and no longer valid.
-        seen.delete(kid);
+        this.#seen.delete(kid);
         throw unknownKid(kid, error);
       }
-      throw jwksUnavailable(error);
+      throw this.#unavailable(error);
     }
   }
 
-  function jwksUnavailable(cause: unknown): IdentityError {
+  #unavailable(cause: unknown): IdentityError {
     return new IdentityError(
       'identity_provider_unavailable',
       'The identity provider could not be reached to check the token signature; retry shortly.',
-      { cause, details: { jwks_uri: options.jwksUri } },
+      { cause, details: { jwks_uri: this.#options.jwksUri } },
     );
   }
 
-  function toResolved(signingKey: SigningKey): ResolvedKey {
-    const cached = converted.get(signingKey);
+  #toResolved(signingKey: SigningKey): ResolvedKey {
+    const cached = this.#converted.get(signingKey);
     if (cached !== undefined) return cached;
     // jwks-rsa types `alg` as always present; it is there only when the JWK named one.
-    const resolved = resolvedKey(createPublicKey(signingKey.getPublicKey()), signingKey.alg);
-    converted.set(signingKey, resolved);
+    const resolved = this.#resolvedKey(createPublicKey(signingKey.getPublicKey()), signingKey.alg);
+    this.#converted.set(signingKey, resolved);
     return resolved;
   }
 
-  function resolvedKey(key: KeyObject, named: unknown): ResolvedKey {
+  #resolvedKey(key: KeyObject, named: unknown): ResolvedKey {
     const algorithms =
       keyWeakness(key) === undefined
-        ? algorithmsToUse(key, typeof named === 'string' ? named : undefined, options.algorithms)
+        ? algorithmsToUse(
+            key,
+            typeof named === 'string' ? named : undefined,
+            this.#options.algorithms,
+          )
         : [];
     return Object.freeze({ key, algorithms: Object.freeze(algorithms) });
   }
 
-  function keyWithoutKid(): ResolvedKey | Promise<ResolvedKey> {
-    const known = fresh.get('');
-    if (known !== undefined && options.now() < known.until) return known.resolved;
-    const listing = recent;
-    if (listing !== undefined && options.now() - listing.at < options.cacheMaxAgeMs) {
-      return onlyKey(listing);
+  #keyWithoutKid(): ResolvedKey | Promise<ResolvedKey> {
+    const known = this.#fresh.get('');
+    const now = this.#options.now();
+    if (known !== undefined && now < known.until) return known.resolved;
+    const listing = this.#recent;
+    if (listing !== undefined && now - listing.at < this.#options.cacheMaxAgeMs) {
+      return this.#onlyKey(listing);
     }
-    if (kidlessLookup === undefined) {
+    if (this.#kidlessLookup === undefined) {
       // Every refresh on behalf of kid-less tokens spends the unknown-kid budget: a flood of
       // them during an outage (when no refresh updates the listing) costs a few fetches a
       // minute, not one each. Between refreshes the last listing decides while it is not stale.
-      if (!unknownKidBudget.take()) {
-        if (isStale(listing)) throw refetchLimited(undefined);
-        return onlyKey(listing);
+      if (!this.#unknownKidBudget.take()) {
+        if (this.#isStale(listing)) throw refetchLimited(undefined);
+        return this.#onlyKey(listing);
       }
-      kidlessLookup = listKeys(listing).finally(() => {
-        kidlessLookup = undefined;
+      this.#kidlessLookup = this.#listKeys(listing).finally(() => {
+        this.#kidlessLookup = undefined;
       });
     }
-    return kidlessLookup.then(() => onlyKey(recent));
+    return this.#kidlessLookup.then(() => this.#onlyKey(this.#recent));
   }
 
-  function isStale(listing: typeof recent): boolean {
+  #isStale(listing: Listing | undefined): boolean {
     return (
       listing === undefined ||
-      options.now() - listing.at >= options.cacheMaxAgeMs + options.staleIfErrorMs
+      this.#options.now() - listing.at >= this.#options.cacheMaxAgeMs + this.#options.staleIfErrorMs
     );
   }
 
   // A failed refresh keeps deciding on the last listing within the stale window, as jwks-rsa
   // does for keys with a kid; past it the outage is reported.
-  async function listKeys(previous: typeof recent): Promise<void> {
+  async #listKeys(previous: Listing | undefined): Promise<void> {
     try {
-      await client.getSigningKeys();
+      await this.#client.getSigningKeys();
     } catch (error) {
-      if (isStale(previous)) throw jwksUnavailable(error);
+      if (this.#isStale(previous)) throw this.#unavailable(error);
     }
   }
 
-  function onlyKey(listing: typeof recent): ResolvedKey {
+  #onlyKey(listing: Listing | undefined): ResolvedKey {
     const keys = (listing?.keys ?? []).filter((jwk) => jwk.use === undefined || jwk.use === 'sig');
     const only = keys.length === 1 ? keys[0] : undefined;
     const key = only === undefined ? undefined : publicKeyOf(only);
@@ -200,42 +249,16 @@ export function jwksKeySource(options: JwksKeySourceOptions): KeySource {
         { details: { kid: null, reason: 'kid_missing', published_keys: keys.length } },
       );
     }
-    const resolved = resolvedKey(key, only?.alg);
-    fresh.set('', { resolved, until: (listing?.at ?? 0) + options.cacheMaxAgeMs });
+    const resolved = this.#resolvedKey(key, only?.alg);
+    this.#fresh.set('', { resolved, until: (listing?.at ?? 0) + this.#options.cacheMaxAgeMs });
     return resolved;
   }
+}
 
-  return {
-    resolve(header: JWSHeaderParameters) {
-      if (header.kid === undefined) return keyWithoutKid();
-      const cacheKey = header.kid;
-      const known = fresh.get(cacheKey);
-      if (known !== undefined && options.now() < known.until) return known.resolved;
-      return lookup(header.kid).then((signingKey) => {
-        const resolved = toResolved(signingKey);
-        const listing = listed.get(cacheKey);
-        const until =
-          listing !== undefined &&
-          !(resolved.key instanceof Uint8Array) &&
-          listing.key.equals(resolved.key)
-            ? listing.at + options.cacheMaxAgeMs
-            : 0;
-        if (until > options.now()) fresh.set(cacheKey, { resolved, until });
-        return resolved;
-      });
-    },
-    async warm() {
-      try {
-        await client.getSigningKeys();
-      } catch (cause) {
-        throw new IdentityError(
-          'identity_provider_unavailable',
-          `The JWKS endpoint ${options.jwksUri} could not be loaded at startup.`,
-          { cause, details: { jwks_uri: options.jwksUri } },
-        );
-      }
-    },
-  };
+/** A JWKS document as fetched, and when. */
+interface Listing {
+  readonly keys: jwksRsa.JSONWebKey[];
+  readonly at: number;
 }
 
 // The key a JWK describes, or undefined for one Node cannot read (an x5c-only entry, say): such
