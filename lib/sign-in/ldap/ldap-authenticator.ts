@@ -75,118 +75,174 @@ const UPN_UNSAFE = /[@\\/,=+<>#;"]/;
  * ```
  */
 export function createLdapAuthenticator(options: LdapAuthenticatorOptions): PasswordAuthenticator {
-  const parsed = parseOptions(ldapOptionsSchema, options, 'createLdapAuthenticator');
-  const defaults = DIRECTORY_DEFAULTS[parsed.type];
-  const connection = connectionSettings(parsed);
-  const mode = modeOf(parsed, defaults);
-  const mapping: EntryMapping = compileEntryMapping(parsed, defaults, connection.url);
-  const groups: GroupLookup = {
-    type: parsed.type,
-    baseDn: parsed.groupBaseDn ?? parsed.baseDn,
-    maxDepth: parsed.maxGroupDepth ?? DEFAULT_MAX_GROUP_DEPTH,
-    maxGroups: parsed.maxGroups ?? DEFAULT_MAX_GROUPS,
-  };
-  // Binds and searches per sign-in, for the overall deadline: a service bind, a user search,
-  // the user bind, a service re-bind, and group searches (one per nesting level).
-  const operations = 4 + (parsed.type === 'active-directory' ? 1 : groups.maxDepth + 1);
-
-  async function signIn(
-    credentials: PasswordCredentials,
-    context: PasswordSignInContext | undefined,
-  ): Promise<Identity> {
-    const { password } = credentials;
-    const username =
-      mode.kind === 'upn' ? upnLocalPart(credentials.username, mode) : credentials.username;
-    return withConnection(connection, operations, async (client) => {
-      let entry: Entry;
-      if (mode.kind === 'search') {
-        await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
-        entry = await findUser(client, mode.filter(username));
-        // Each login attribute is another name for this one entry, whose failures the
-        // directory's lockout counts together: so must the throttle, before the password is tried.
-        context?.guardAccount(accountKey(entry, mapping.subjectAttribute));
-        await userBind(client, entry.dn, password, { entry, context });
-        // Groups are read with the search account's rights, not the user's.
-        await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
-      } else if (mode.kind === 'upn') {
-        const upn = `${username}${mode.accountSuffix}`;
-        // No account guard: nothing can be read before this bind (AD refuses anonymous
-        // searches), so the implicit and the explicit UPN (below) are throttled as two names
-        // where their prefixes differ. Search-then-bind closes that gap.
-        await userBind(client, upn, password, { context });
-        // AD also accepts sAMAccountName@domain for a bind when the UPN differs (implicit UPN),
-        // so the entry is found by either; exactly one must match.
-        entry = await findUser(
-          client,
-          new OrFilter({
-            filters: [
-              new EqualityFilter({ attribute: 'userPrincipalName', value: upn }),
-              new EqualityFilter({ attribute: 'sAMAccountName', value: username }),
-            ],
-          }),
-        );
-      } else {
-        // split/join rather than replace(): a replacement string interprets `$'` and `$&`.
-        const dn = mode.template.split('{username}').join(escapeDnValue(username));
-        // The DN is the entry the directory counts failures on, as far as text can tell.
-        context?.guardAccount(comparableDn(dn));
-        await userBind(client, dn, password, { context });
-        entry = await readEntry(client, dn);
-      }
-      const found = await step('group_search', () => lookupGroups(client, entry, groups));
-      return identityFromEntry(entry, found.groups, found.complete, mapping);
-    });
-  }
-
-  async function findUser(client: LdapClient, filter: Filter): Promise<Entry> {
-    const entries = await step('user_search', async () => {
-      try {
-        const result = await client.search(parsed.baseDn, {
-          scope: 'sub',
-          filter: new AndFilter({ filters: [mapping.userFilter, filter] }),
-          attributes: mapping.attributes,
-          explicitBufferAttributes: mapping.binaryAttributes,
-          // Two are enough to know the name is ambiguous; referrals are returned, not chased.
-          sizeLimit: 2,
-          derefAliases: 'never',
-        });
-        return result.searchEntries;
-      } catch (error) {
-        if (error instanceof Error && error.name === 'SizeLimitExceededError') return [null, null];
-        throw error;
-      }
-    });
-    // Zero or several matches are a failed sign-in, never "the first one": binding as an
-    // arbitrary match would sign the person in as someone else.
-    if (entries.length === 0) throw signInRefused('user_not_found');
-    if (entries.length > 1 || entries[0] == null) throw signInRefused('ambiguous_user');
-    return entries[0];
-  }
-
-  async function readEntry(client: LdapClient, dn: string): Promise<Entry> {
-    const entries = await step('user_read', async () => {
-      const result = await client.search(dn, {
-        scope: 'base',
-        filter: mapping.userFilter,
-        attributes: mapping.attributes,
-        explicitBufferAttributes: mapping.binaryAttributes,
-      });
-      return result.searchEntries;
-    });
-    const entry = entries[0];
-    if (entry === undefined) throw signInRefused('user_not_found');
-    return entry;
-  }
-
+  const directory = compileDirectory(
+    parseOptions(ldapOptionsSchema, options, 'createLdapAuthenticator'),
+  );
   return Object.freeze({
     provider: 'ldap',
     async authenticate(credentials: PasswordCredentials, context?: PasswordSignInContext) {
       // Checked here too, for callers that skip the sign-in route: an empty password must never
       // reach a bind, where many servers would take it as an anonymous bind and succeed.
       const checked = readPasswordCredentials(credentials.username, credentials.password);
-      return await signIn(checked, context);
+      return await signIn(directory, checked, context);
     },
   } satisfies PasswordAuthenticator);
+}
+
+/** One directory's settings, compiled once from the options. */
+interface Directory {
+  readonly baseDn: string;
+  readonly connection: ReturnType<typeof connectionSettings>;
+  readonly mode: Mode;
+  readonly mapping: EntryMapping;
+  readonly groups: GroupLookup;
+  /** Binds and searches per sign-in, for the overall deadline. */
+  readonly operations: number;
+}
+
+function compileDirectory(parsed: Parsed): Directory {
+  const defaults = DIRECTORY_DEFAULTS[parsed.type];
+  const connection = connectionSettings(parsed);
+  const groups: GroupLookup = {
+    type: parsed.type,
+    baseDn: parsed.groupBaseDn ?? parsed.baseDn,
+    maxDepth: parsed.maxGroupDepth ?? DEFAULT_MAX_GROUP_DEPTH,
+    maxGroups: parsed.maxGroups ?? DEFAULT_MAX_GROUPS,
+  };
+  return Object.freeze({
+    baseDn: parsed.baseDn,
+    connection,
+    mode: modeOf(parsed, defaults),
+    mapping: compileEntryMapping(parsed, defaults, connection.url),
+    groups,
+    // A service bind, a user search, the user bind, a service re-bind, and group searches (one
+    // per nesting level).
+    operations: 4 + (parsed.type === 'active-directory' ? 1 : groups.maxDepth + 1),
+  });
+}
+
+function signIn(
+  directory: Directory,
+  credentials: PasswordCredentials,
+  context: PasswordSignInContext | undefined,
+): Promise<Identity> {
+  const { mode } = directory;
+  const username =
+    mode.kind === 'upn' ? upnLocalPart(credentials.username, mode) : credentials.username;
+  return withConnection(directory.connection, directory.operations, async (client) => {
+    const account = { client, username, password: credentials.password, context };
+    const entry =
+      mode.kind === 'search'
+        ? await searchThenBind(directory, mode, account)
+        : mode.kind === 'upn'
+          ? await bindByUpn(directory, mode, account)
+          : await bindByDn(directory, mode, account);
+    const found = await step('group_search', () => lookupGroups(client, entry, directory.groups));
+    return identityFromEntry(entry, found.groups, found.complete, directory.mapping);
+  });
+}
+
+/** Who is signing in, over which connection. */
+interface Account {
+  readonly client: LdapClient;
+  readonly username: string;
+  readonly password: string;
+  readonly context: PasswordSignInContext | undefined;
+}
+
+async function searchThenBind(
+  directory: Directory,
+  mode: Extract<Mode, { kind: 'search' }>,
+  { client, username, password, context }: Account,
+): Promise<Entry> {
+  await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
+  const entry = await findUser(directory, client, mode.filter(username));
+  // Each login attribute is another name for this one entry, whose failures the directory's
+  // lockout counts together: so must the throttle, before the password is tried.
+  context?.guardAccount(accountKey(entry, directory.mapping.subjectAttribute));
+  await userBind(client, entry.dn, password, { entry, context });
+  // Groups are read with the search account's rights, not the user's.
+  await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
+  return entry;
+}
+
+async function bindByUpn(
+  directory: Directory,
+  mode: Extract<Mode, { kind: 'upn' }>,
+  { client, username, password, context }: Account,
+): Promise<Entry> {
+  const upn = `${username}${mode.accountSuffix}`;
+  // No account guard: nothing can be read before this bind (AD refuses anonymous searches), so
+  // the implicit and the explicit UPN (below) are throttled as two names where their prefixes
+  // differ. Search-then-bind closes that gap.
+  await userBind(client, upn, password, { context });
+  // AD also accepts sAMAccountName@domain for a bind when the UPN differs (implicit UPN), so
+  // the entry is found by either; exactly one must match.
+  return findUser(
+    directory,
+    client,
+    new OrFilter({
+      filters: [
+        new EqualityFilter({ attribute: 'userPrincipalName', value: upn }),
+        new EqualityFilter({ attribute: 'sAMAccountName', value: username }),
+      ],
+    }),
+  );
+}
+
+async function bindByDn(
+  directory: Directory,
+  mode: Extract<Mode, { kind: 'dn' }>,
+  { client, username, password, context }: Account,
+): Promise<Entry> {
+  // split/join rather than replace(): a replacement string interprets `$'` and `$&`.
+  const dn = mode.template.split('{username}').join(escapeDnValue(username));
+  // The DN is the entry the directory counts failures on, as far as text can tell.
+  context?.guardAccount(comparableDn(dn));
+  await userBind(client, dn, password, { context });
+  return readEntry(directory, client, dn);
+}
+
+async function findUser(directory: Directory, client: LdapClient, filter: Filter): Promise<Entry> {
+  const { mapping } = directory;
+  const entries = await step('user_search', async () => {
+    try {
+      const result = await client.search(directory.baseDn, {
+        scope: 'sub',
+        filter: new AndFilter({ filters: [mapping.userFilter, filter] }),
+        attributes: mapping.attributes,
+        explicitBufferAttributes: mapping.binaryAttributes,
+        // Two are enough to know the name is ambiguous; referrals are returned, not chased.
+        sizeLimit: 2,
+        derefAliases: 'never',
+      });
+      return result.searchEntries;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'SizeLimitExceededError') return [null, null];
+      throw error;
+    }
+  });
+  // Zero or several matches are a failed sign-in, never "the first one": binding as an
+  // arbitrary match would sign the person in as someone else.
+  if (entries.length === 0) throw signInRefused('user_not_found');
+  if (entries.length > 1 || entries[0] == null) throw signInRefused('ambiguous_user');
+  return entries[0];
+}
+
+async function readEntry(directory: Directory, client: LdapClient, dn: string): Promise<Entry> {
+  const { mapping } = directory;
+  const entries = await step('user_read', async () => {
+    const result = await client.search(dn, {
+      scope: 'base',
+      filter: mapping.userFilter,
+      attributes: mapping.attributes,
+      explicitBufferAttributes: mapping.binaryAttributes,
+    });
+    return result.searchEntries;
+  });
+  const entry = entries[0];
+  if (entry === undefined) throw signInRefused('user_not_found');
+  return entry;
 }
 
 /**
