@@ -32,27 +32,11 @@ export async function identityFromToken(
   // preset's fallback, the username): a gateway keying rows on it would hand out another's.
   const { trusted, unverifiedEmail } = withVerifiedEmailOnly(claims, true);
   const mapped = issuer.mapper.map(trusted);
-  if (issuer.userClaim !== undefined && mapped.username === undefined) {
-    throw new IdentityError(
-      'token_claim_missing',
-      `The token has no "${issuer.userClaim}" claim naming the user (the configured user claim). Configure the identity provider to include it, or change userClaim.`,
-      { details: { claim: issuer.userClaim } },
-    );
-  }
-  let groups = mapped.groups;
-  let groupsComplete = !mapped.groupsOverage;
-  if (mapped.groupsOverage && issuer.resolveGroups !== undefined) {
-    try {
-      groups = [...(await issuer.resolveGroups(claims))];
-      groupsComplete = true;
-    } catch (cause) {
-      throw new IdentityError(
-        'identity_provider_unavailable',
-        "The user's groups could not be loaded from the identity provider; retry shortly.",
-        { cause, details: { step: 'resolveGroups' } },
-      );
-    }
-  }
+  requireUserClaim(issuer, mapped.username);
+  const { groups, groupsComplete } =
+    mapped.groupsOverage && issuer.resolveGroups !== undefined
+      ? await resolvedGroups(issuer.resolveGroups, claims)
+      : { groups: mapped.groups, groupsComplete: !mapped.groupsOverage };
   const rule = findServiceAccountRule(
     {
       claims,
@@ -100,6 +84,34 @@ export async function identityFromToken(
       ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
     },
   );
+}
+
+// The configured user claim (a gateway's DF_JWT_USER_CLAIM) must name the user.
+function requireUserClaim(issuer: IdentityIssuer, username: string | undefined): void {
+  if (issuer.userClaim !== undefined && username === undefined) {
+    throw new IdentityError(
+      'token_claim_missing',
+      `The token has no "${issuer.userClaim}" claim naming the user (the configured user claim). Configure the identity provider to include it, or change userClaim.`,
+      { details: { claim: issuer.userClaim } },
+    );
+  }
+}
+
+// The groups a provider left out of the token (Entra ID's overage), from the application's
+// resolver; failing to load them is an outage, never "no groups".
+async function resolvedGroups(
+  resolveGroups: (claims: Claims) => Promise<readonly string[]>,
+  claims: Claims,
+): Promise<{ groups: string[]; groupsComplete: boolean }> {
+  try {
+    return { groups: [...(await resolveGroups(claims))], groupsComplete: true };
+  } catch (cause) {
+    throw new IdentityError(
+      'identity_provider_unavailable',
+      "The user's groups could not be loaded from the identity provider; retry shortly.",
+      { cause, details: { step: 'resolveGroups' } },
+    );
+  }
 }
 
 // Only an issuer configured with a provider claim (this package's own) may name the sign-in

@@ -24,67 +24,7 @@ export function joseErrorToIdentityError(
           { cause: error, details: { claim: 'exp', ...clockDifference(error.payload, nowSec) } },
         );
   }
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    const details = { claim: error.claim };
-    if (error.reason === 'missing') {
-      return new IdentityError(
-        'token_claim_missing',
-        `The token lacks the required "${error.claim}" claim. Configure the identity provider to include it.`,
-        { cause: error, details },
-      );
-    }
-    if (error.reason === 'invalid') {
-      return new IdentityError(
-        'token_claim_invalid',
-        `The token's "${error.claim}" claim has the wrong type.`,
-        {
-          cause: error,
-          details,
-        },
-      );
-    }
-    switch (error.claim) {
-      case 'aud':
-        return new IdentityError(
-          'token_audience_invalid',
-          `The token is not meant for this API: its audience must include ${audience.map((value) => `"${value}"`).join(' or ')}. Request a token for this API.`,
-          // Both sides, for the operator: which API the token was requested for is the fix.
-          {
-            cause: error,
-            details: {
-              ...details,
-              expected: [...audience],
-              carried: carriedAudience(error.payload),
-            },
-          },
-        );
-      case 'nbf':
-      case 'iat':
-        return new IdentityError(
-          'token_not_yet_valid',
-          'The token is not valid yet. Check the clocks of the identity provider and this server.',
-          { cause: error, details },
-        );
-      case 'typ':
-        return new IdentityError(
-          'token_type_invalid',
-          'This API accepts only OAuth access tokens (typ "at+jwt", RFC 9068); an ID token or other JWT was sent.',
-          { cause: error, details },
-        );
-      case 'iss':
-        return new IdentityError(
-          'token_issuer_unknown',
-          'The token was issued by an issuer this API does not trust.',
-          { cause: error, details },
-        );
-      default:
-        return new IdentityError(
-          'token_claim_invalid',
-          `The token's "${error.claim}" claim is invalid.`,
-          { cause: error, details },
-        );
-    }
-  }
+  if (error instanceof errors.JWTClaimValidationFailed) return claimRefusal(error, audience);
   if (error instanceof errors.JWSSignatureVerificationFailed) {
     return new IdentityError(
       'token_signature_invalid',
@@ -106,6 +46,72 @@ export function joseErrorToIdentityError(
     'The bearer token could not be read as a signed JWT.',
     { cause: error },
   );
+}
+
+// A claim jose found missing, of the wrong type, or of the wrong value.
+function claimRefusal(
+  error: InstanceType<typeof errors.JWTClaimValidationFailed>,
+  audience: readonly string[],
+): IdentityError {
+  const details = { claim: error.claim };
+  if (error.reason === 'missing') {
+    return new IdentityError(
+      'token_claim_missing',
+      `The token lacks the required "${error.claim}" claim. Configure the identity provider to include it.`,
+      { cause: error, details },
+    );
+  }
+  if (error.reason === 'invalid') {
+    return new IdentityError(
+      'token_claim_invalid',
+      `The token's "${error.claim}" claim has the wrong type.`,
+      {
+        cause: error,
+        details,
+      },
+    );
+  }
+  switch (error.claim) {
+    case 'aud':
+      return new IdentityError(
+        'token_audience_invalid',
+        `The token is not meant for this API: its audience must include ${audience.map((value) => `"${value}"`).join(' or ')}. Request a token for this API.`,
+        // Both sides, for the operator: which API the token was requested for is the fix.
+        {
+          cause: error,
+          details: {
+            ...details,
+            expected: [...audience],
+            carried: carriedAudience(error.payload),
+          },
+        },
+      );
+    case 'nbf':
+    case 'iat':
+      return new IdentityError(
+        'token_not_yet_valid',
+        'The token is not valid yet. Check the clocks of the identity provider and this server.',
+        { cause: error, details },
+      );
+    case 'typ':
+      return new IdentityError(
+        'token_type_invalid',
+        'This API accepts only OAuth access tokens (typ "at+jwt", RFC 9068); an ID token or other JWT was sent.',
+        { cause: error, details },
+      );
+    case 'iss':
+      return new IdentityError(
+        'token_issuer_unknown',
+        'The token was issued by an issuer this API does not trust.',
+        { cause: error, details },
+      );
+    default:
+      return new IdentityError(
+        'token_claim_invalid',
+        `The token's "${error.claim}" claim is invalid.`,
+        { cause: error, details },
+      );
+  }
 }
 
 // How long ago the token expired, by this server's clock: a few seconds means a slow client or
