@@ -11,6 +11,9 @@ import {
   type TokenContext,
 } from './token-context.js';
 import { identityFromSessionClaims, userClaims } from './token-claims.js';
+import { storeCall } from '../core/store-call.js';
+
+const SESSION_STORE_DOWN = 'The session store cannot be reached; retry shortly.';
 
 // How far past its deadline a session's revocation is kept: the longest clock tolerance a
 // verifier may apply (300 s).
@@ -53,11 +56,11 @@ export async function refreshSession(
   }
   const { store } = context;
   const { sid, jti, exp } = claims;
-  if (await storeCall(() => store.isSessionRevoked(sid))) {
+  if (await storeCall(() => store.isSessionRevoked(sid), SESSION_STORE_DOWN)) {
     throw refreshRefused('This session was signed out; sign in again.');
   }
-  if (!(await storeCall(() => store.consumeRefreshToken(jti, exp)))) {
-    await storeCall(() => store.revokeSession(sid, exp + REVOCATION_SLACK_SEC));
+  if (!(await storeCall(() => store.consumeRefreshToken(jti, exp), SESSION_STORE_DOWN))) {
+    await storeCall(() => store.revokeSession(sid, exp + REVOCATION_SLACK_SEC), SESSION_STORE_DOWN);
     throw refreshRefused(
       'This refresh token was already used, so the session was ended for safety; sign in again.',
       undefined,
@@ -82,7 +85,7 @@ export async function signOutSession(context: TokenContext, token: string): Prom
 /** Ends a session by its id: its tokens are refused from now on. */
 export async function revokeSession(context: TokenContext, sessionId: string): Promise<void> {
   const until = nowSec(context) + context.refreshTtlSec + REVOCATION_SLACK_SEC;
-  await storeCall(() => context.store.revokeSession(sessionId, until));
+  await storeCall(() => context.store.revokeSession(sessionId, until), SESSION_STORE_DOWN);
 }
 
 async function startOrContinue(
@@ -153,16 +156,4 @@ function refreshRefused(
     ...(cause === undefined ? {} : { cause }),
     ...(details === undefined ? {} : { details }),
   });
-}
-
-async function storeCall<T>(call: () => T | Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (cause) {
-    throw new IdentityError(
-      'session_store_unavailable',
-      'The session store cannot be reached; retry shortly.',
-      { cause },
-    );
-  }
 }

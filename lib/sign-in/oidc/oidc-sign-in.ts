@@ -22,6 +22,10 @@ import {
   type IdpTokens,
   type OidcTokenStore,
 } from './oidc-token-store.js';
+import { storeCall } from '../../core/store-call.js';
+
+const TOKEN_STORE_DOWN =
+  "The store of users' identity-provider tokens cannot be reached; retry shortly.";
 
 /** What the browser must bring back to finish a sign-in: kept in a sealed cookie meanwhile. */
 export interface PendingSignIn {
@@ -187,14 +191,14 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
       if ((error as { error?: unknown }).error !== 'invalid_grant') {
         throw idpUnavailable('refresh', error);
       }
-      await storeCall(() => store.delete(sessionId));
+      await storeCall(() => store.delete(sessionId), TOKEN_STORE_DOWN);
       throw sessionExpired('refresh_refused', error);
     }
     const next = {
       ...idpTokens(response, current.refreshToken),
       sessionEndsAtMs: current.sessionEndsAtMs,
     };
-    await storeCall(() => store.set(sessionId, next));
+    await storeCall(() => store.set(sessionId, next), TOKEN_STORE_DOWN);
     return next.accessToken;
   }
 
@@ -267,7 +271,7 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
       return { identity: result.identity, tokens: idpTokens(result.tokens) };
     },
     async keep(sessionId, tokens) {
-      await storeCall(() => store.set(sessionId, tokens));
+      await storeCall(() => store.set(sessionId, tokens), TOKEN_STORE_DOWN);
     },
     accessToken(sessionId) {
       // One read-and-refresh per session at a time: a read that overlapped a refresh would
@@ -276,7 +280,7 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
       let pending = inflight.get(sessionId);
       if (pending === undefined) {
         pending = (async () => {
-          const current = await storeCall(() => store.get(sessionId));
+          const current = await storeCall(() => store.get(sessionId), TOKEN_STORE_DOWN);
           if (current === undefined) throw sessionExpired('no_tokens');
           if (current.expiresAtMs - refreshBeforeMs > now()) return current.accessToken;
           return refresh(sessionId, current);
@@ -286,7 +290,7 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
       return pending;
     },
     async forget(sessionId) {
-      await storeCall(() => store.delete(sessionId));
+      await storeCall(() => store.delete(sessionId), TOKEN_STORE_DOWN);
     },
     async warm() {
       await discover();
@@ -300,18 +304,6 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
 interface SignedInUser {
   readonly tokens: client.TokenEndpointResponse;
   readonly identity: Identity;
-}
-
-async function storeCall<T>(call: () => T | Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (cause) {
-    throw new IdentityError(
-      'session_store_unavailable',
-      "The store of users' identity-provider tokens cannot be reached; retry shortly.",
-      { cause },
-    );
-  }
 }
 
 function sessionExpired(reason: string, cause?: unknown): IdentityError {
