@@ -232,3 +232,37 @@ function withoutRequestId(body: unknown): unknown {
   const { request_id: _ignored, ...rest } = body as Record<string, unknown>;
   return { ...rest, request_id: typeof _ignored };
 }
+
+describe('the core entry validates what it is given', () => {
+  test('errorResponse takes only the package errors; credentialParts only Node requests', () => {
+    expect(() => errorResponse(new Error('db password is hunter2') as never)).toThrow(
+      /errorResponse: "error" must be an IdentityError/,
+    );
+    expect(() => credentialParts({ headers: {} } as never)).toThrow(/must be a Node request/);
+    expect(() => new RequestAudit({}, 'facts' as never)).toThrow(/"factsOf" must be a function/);
+    expect(() => createAuditTrail({ audit: { write: () => undefined } } as never)).toThrow(
+      /createAuditTrail: option "audit" must be an audit sink/,
+    );
+  });
+
+  test('and answers well-formed input: a refusal with its challenge, the parts of a request', () => {
+    const refusal = errorResponse(new IdentityError('token_expired', 'Expired.'), {
+      requestId: 'r-1',
+    });
+    expect(refusal.status).toBe(401);
+    expect(refusal.headers['WWW-Authenticate']).toContain('error="invalid_token"');
+    expect(JSON.parse(refusal.body)).toEqual({
+      code: 'token_expired',
+      message: 'Expired.',
+      request_id: 'r-1',
+    });
+    const parts = credentialParts({
+      method: 'GET',
+      url: '/x?y=1',
+      headers: { authorization: 'Bearer a' },
+      rawHeaders: ['Authorization', 'Bearer a', 'authorization', 'Bearer b'],
+    });
+    expect(parts.authorization).toEqual(['Bearer a', 'Bearer b']);
+    expect(auditedPathOf('/x?token=secret')).toBe('/x');
+  });
+});

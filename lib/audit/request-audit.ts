@@ -48,6 +48,9 @@ export class RequestAudit<Request> {
 
   /** `factsOf` is one function for all requests: no closure per request. */
   constructor(request: Request, factsOf: (request: Request) => RequestFacts) {
+    if (typeof factsOf !== 'function') {
+      throw new TypeError('RequestAudit: "factsOf" must be a function (request) => RequestFacts');
+    }
     this.#request = request;
     this.#factsOf = factsOf;
   }

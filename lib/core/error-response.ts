@@ -1,4 +1,4 @@
-import { clientMessage, type IdentityError } from './errors.js';
+import { clientMessage, isIdentityError, type IdentityError } from './errors.js';
 
 /** What a refusal looks like on the wire, for any HTTP server. */
 export interface ErrorResponse {
@@ -24,6 +24,10 @@ export function errorResponse(
   error: IdentityError,
   context: { readonly requestId?: string | undefined; readonly realm?: string | undefined } = {},
 ): ErrorResponse {
+  // Other errors carry text this package never shows a client: they are the caller's to render.
+  if (!isIdentityError(error)) {
+    throw new TypeError('errorResponse: "error" must be an IdentityError (see isIdentityError)');
+  }
   const headers: Record<string, string> = {
     'Content-Type': 'application/json; charset=utf-8',
     'Cache-Control': 'no-store',

@@ -36,6 +36,17 @@ export function credentialParts(
   req: NodeRequestParts,
   overrides: { readonly url?: string; readonly formBody?: unknown } = {},
 ): CredentialParts {
+  const parts: unknown = req;
+  if (
+    typeof parts !== 'object' ||
+    parts === null ||
+    typeof (parts as NodeRequestParts).headers !== 'object' ||
+    !Array.isArray((parts as NodeRequestParts).rawHeaders)
+  ) {
+    throw new TypeError(
+      'credentialParts: "req" must be a Node request (an http.IncomingMessage, with headers and rawHeaders)',
+    );
+  }
   return {
     authorization: authorizationHeaders(req),
     url: overrides.url ?? req.url ?? '/',
