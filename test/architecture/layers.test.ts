@@ -86,3 +86,11 @@ test('no import cycles between files', () => {
   for (const file of files) visit(file, []);
   expect(cycles).toEqual([]);
 });
+
+test('the sign-in methods and the core know nothing of Express', () => {
+  const framework = files
+    .filter((file) => /^(core|audit|bearer|tokens|sign-in|outbound)\//.test(relative(LIB, file)))
+    .filter((file) => /from 'express'/.test(readFileSync(file, 'utf8')))
+    .map((file) => relative(LIB, file));
+  expect(framework).toEqual([]);
+});

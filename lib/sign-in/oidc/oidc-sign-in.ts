@@ -1,6 +1,5 @@
 import * as client from 'openid-client';
 import { Strategy as OidcStrategy } from 'openid-client/passport';
-import type { Request, Response } from 'express';
 import passport from 'passport';
 import { IdentityError, isIdentityError } from '../../core/errors.js';
 import type { Identity } from '../../core/identity.js';
@@ -23,6 +22,7 @@ import {
   type OidcTokenStore,
 } from './oidc-token-store.js';
 import { storeCall } from '../../core/store-call.js';
+import type { SignInHttpRequest, SignInHttpResponse } from '../../core/sign-in-http.js';
 
 const TOKEN_STORE_DOWN =
   "The store of users' identity-provider tokens cannot be reached; retry shortly.";
@@ -52,7 +52,11 @@ export interface OidcSignIn {
    * Finishes a sign-in on the callback request, through passport and openid-client: checks
    * state, nonce, PKCE and the RFC 9207 `iss`, and returns the person and their tokens.
    */
-  finish(req: Request, res: Response, pending: PendingSignIn): Promise<CompletedSignIn>;
+  finish(
+    req: SignInHttpRequest,
+    res: SignInHttpResponse,
+    pending: PendingSignIn,
+  ): Promise<CompletedSignIn>;
   /** Keeps a session's IdP tokens server-side until the session ends (`sessionEndsAtMs`). */
   keep(sessionId: string, tokens: IdpTokens): Promise<void>;
   /**
@@ -229,7 +233,7 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
       await discover();
       // openid-client's passport strategy reads what the sign-in started with from
       // `req.session`; here that comes from the sealed cookie, not from a server session.
-      (req as Request & { session?: unknown }).session = {
+      (req as SignInHttpRequest & { session?: unknown }).session = {
         oidc: {
           code_verifier: pending.codeVerifier,
           state: pending.state,
@@ -265,7 +269,11 @@ export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
               resolve(user as SignedInUser);
             }
           },
-        ) as (req: Request, res: Response, next: (error?: unknown) => void) => void;
+        ) as (
+          req: SignInHttpRequest,
+          res: SignInHttpResponse,
+          next: (error?: unknown) => void,
+        ) => void;
         handler(req, res, reject);
       });
       return { identity: result.identity, tokens: idpTokens(result.tokens) };

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
-import type { Request } from 'express';
 import passport from 'passport';
 import { Strategy as SamlStrategy, type VerifiedCallback } from '@node-saml/passport-saml';
 import { IdentityError, isIdentityError } from '../../core/errors.js';
@@ -17,6 +16,7 @@ import {
   samlOptionsSchema,
   type SamlSignInOptions,
 } from './saml-options.js';
+import type { SignInHttpRequest } from '../../core/sign-in-http.js';
 
 /** Default: 600 seconds for a sign-in at the IdP to come back. */
 const DEFAULT_REQUEST_TTL_SEC = 600;
@@ -35,7 +35,7 @@ export interface SamlSignIn {
    * Starts a sign-in: the IdP URL carrying a new AuthnRequest, and that request's id, which the
    * routes bind to the browser (a cookie) so that only this browser can complete it.
    */
-  start(req: Request, relayState: string): Promise<{ url: string; requestId: string }>;
+  start(req: SignInHttpRequest, relayState: string): Promise<{ url: string; requestId: string }>;
   /** The sign-in request an identity's response answered (undefined when unsolicited). */
   answeredRequest(identity: Identity): string | undefined;
   /** Whether unsolicited (IdP-initiated) responses are accepted. */
@@ -192,7 +192,7 @@ export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
     strategy,
     allowsIdpInitiated: parsed.dangerouslyAllowIdpInitiated === true,
     answeredRequest: (identity: Identity) => answered.get(identity),
-    async start(req: Request, relayState: string) {
+    async start(req: SignInHttpRequest, relayState: string) {
       const requestId = `_${randomBytes(21).toString('hex')}`;
       const url = await new Promise<string>((resolve, reject) => {
         let location: string | undefined;
@@ -217,7 +217,7 @@ export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
           (error: unknown) => {
             reject(error instanceof Error ? error : new Error('no redirect to the IdP'));
           },
-        ) as (req: Request, res: unknown, next: (error?: unknown) => void) => void;
+        ) as (req: SignInHttpRequest, res: unknown, next: (error?: unknown) => void) => void;
         nextRequestId = requestId;
         handler(req, redirect, reject);
         // node-saml takes the id synchronously; a later request must not get this one.
