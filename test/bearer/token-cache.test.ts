@@ -60,7 +60,12 @@ test('an expired token is never served from the cache', async () => {
   let clock = Date.now();
   const { server } = app({ now: () => clock, clockToleranceSec: 0 });
   const agent = await serve(server);
-  const token = await idp.sign({ exp: Math.floor(clock / 1000) + 5 });
+  // Issued by the test's clock: the issuer's own reading could fall in the next second, which a
+  // tolerance of 0 would take for a token from the future.
+  const token = await idp.sign({
+    iat: Math.floor(clock / 1000),
+    exp: Math.floor(clock / 1000) + 5,
+  });
   expect((await agent.get('/me').set('Authorization', `Bearer ${token}`)).status).toBe(200);
   clock += 6_000; // well inside the 30 s cache age, past exp
   expectRefusal(await agent.get('/me').set('Authorization', `Bearer ${token}`), {
