@@ -8,6 +8,7 @@ export { identityErrorHandler } from './express/error-handler.js';
 export { sessionRoutes } from './express/session-routes.js';
 export type { SessionRoutesOptions } from './express/session-routes.js';
 export { jwksRoute } from './express/jwks-route.js';
+export { identityStrategy, type IdentityStrategyOptions } from './express/passport-strategy.js';
 export { DEFAULT_AUDIT_SOURCE } from './audit/audit-event.js';
 
 export {

@@ -2,6 +2,7 @@
 // never load the OAuth client.
 export { createOidcSignIn } from './sign-in/oidc/oidc-sign-in.js';
 export type { OidcSignIn, PendingSignIn, CompletedSignIn } from './sign-in/oidc/oidc-sign-in.js';
+export type { SignInRequest } from './core/sign-in-request.js';
 export type { OidcSignInOptions } from './sign-in/oidc/oidc-options.js';
 export {
   DEFAULT_OIDC_TIMEOUT_MS,

@@ -1,7 +1,12 @@
 // SAML sign-in, on its own entry point so that applications without SAML never load the XML
 // and signature libraries.
 export { createSamlSignIn } from './sign-in/saml/saml-sign-in.js';
-export type { SamlSignIn } from './sign-in/saml/saml-sign-in.js';
+export type {
+  CompletedSamlSignIn,
+  PendingSamlSignIn,
+  SamlSignIn,
+} from './sign-in/saml/saml-sign-in.js';
+export type { SignInRequest } from './core/sign-in-request.js';
 export type { SamlSignInOptions } from './sign-in/saml/saml-options.js';
 export {
   DEFAULT_MAX_SAML_RESPONSE_BYTES,

@@ -37,15 +37,27 @@ type Env = Readonly<Record<string, string | undefined>>;
  * ```
  */
 export function fromEnv(env: Env = process.env): AuthenticatorOptions {
-  const read = (name: keyof typeof ENV_VARIABLES): string | undefined => {
+  const read: ReadVariable = (name) => {
     const value = env[name]?.trim();
     return value === undefined || value === '' ? undefined : value;
   };
-  const issuer: Record<string, unknown> = {};
-  const set = (name: keyof typeof ENV_VARIABLES, value: unknown): void => {
-    if (value !== undefined) issuer[ENV_VARIABLES[name]] = value;
+  requireTrustAndOneKey(read);
+  const issuer = issuerFromEnv(read);
+  const denyPatterns = list(read('IDENTITY_SERVICE_ACCOUNT_DENY'));
+  const options: AuthenticatorOptions = {
+    ...issuer,
+    ...(denyPatterns === undefined ? {} : { serviceAccounts: { denyPatterns } }),
   };
+  checkAsAuthenticateWould(options);
+  return options;
+}
 
+type VariableName = keyof typeof ENV_VARIABLES;
+/** A variable's trimmed value; undefined when unset or blank. */
+type ReadVariable = (name: VariableName) => string | undefined;
+
+// The issuer and audience say which tokens are trusted, and exactly one key source verifies them.
+function requireTrustAndOneKey(read: ReadVariable): void {
   const keySources = (['JWT_SECRET', 'OAUTH_JWKS_URL', 'IDENTITY_PUBLIC_KEY'] as const).filter(
     (name) => read(name) !== undefined,
   );
@@ -66,10 +78,18 @@ export function fromEnv(env: Env = process.env): AuthenticatorOptions {
       'none of JWT_SECRET, OAUTH_JWKS_URL or IDENTITY_PUBLIC_KEY is set: tokens cannot be verified',
     );
   }
+}
 
+// The issuer options, each variable parsed into its option's type and then checked by the
+// issuer schema, whose complaint is reported under the variable's name.
+function issuerFromEnv(read: ReadVariable): IssuerOptions {
   const secret = read('JWT_SECRET');
   const weakness = secret === undefined ? undefined : keyWeakness(Buffer.from(secret, 'utf8'));
   if (weakness !== undefined) throw new TypeError(`JWT_SECRET is too short for HS256: ${weakness}`);
+  const issuer: Record<string, unknown> = {};
+  const set = (name: VariableName, value: unknown): void => {
+    if (value !== undefined) issuer[ENV_VARIABLES[name]] = value;
+  };
   set('JWT_ISSUER', read('JWT_ISSUER'));
   const audiences = list(read('JWT_AUDIENCE'));
   set('JWT_AUDIENCE', audiences?.length === 1 ? audiences[0] : audiences);
@@ -84,7 +104,6 @@ export function fromEnv(env: Env = process.env): AuthenticatorOptions {
   set('IDENTITY_REQUIRE_AT_JWT', boolean(read('IDENTITY_REQUIRE_AT_JWT')));
   set('IDENTITY_CLAIM_PRESET', preset(read('IDENTITY_CLAIM_PRESET')));
   set('IDENTITY_MAPPING', mapping(read('IDENTITY_MAPPING')));
-
   const result = issuerSchema.safeParse(issuer);
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -92,13 +111,12 @@ export function fromEnv(env: Env = process.env): AuthenticatorOptions {
     const variable = Object.entries(ENV_VARIABLES).find(([, name]) => name === option)?.[0];
     throw new TypeError(`${variable ?? option} ${issue?.message ?? 'is invalid'}`);
   }
-  const denyPatterns = list(read('IDENTITY_SERVICE_ACCOUNT_DENY'));
-  const options: AuthenticatorOptions = {
-    ...(issuer as IssuerOptions),
-    ...(denyPatterns === undefined ? {} : { serviceAccounts: { denyPatterns } }),
-  };
-  // The checks authenticate() runs (keys, algorithms, URLs, mapping), run now so that a bad
-  // value names the variable it came from rather than an option the operator never wrote.
+  return issuer as IssuerOptions;
+}
+
+// The checks authenticate() runs (keys, algorithms, URLs, mapping), run now so that a bad
+// value names the variable it came from rather than an option the operator never wrote.
+function checkAsAuthenticateWould(options: AuthenticatorOptions): void {
   try {
     createBearerAuthenticator(options, 'fromEnv');
   } catch (error) {
@@ -107,7 +125,6 @@ export function fromEnv(env: Env = process.env): AuthenticatorOptions {
     }
     throw error;
   }
-  return options;
 }
 
 // `option "publicKey": ...` -> `IDENTITY_PUBLIC_KEY (option "publicKey"): ...`
@@ -129,10 +146,7 @@ function list(value: string | undefined): string[] | undefined {
   return items.length === 0 ? undefined : items;
 }
 
-function integer(
-  read: (name: keyof typeof ENV_VARIABLES) => string | undefined,
-  name: keyof typeof ENV_VARIABLES,
-): number | undefined {
+function integer(read: ReadVariable, name: VariableName): number | undefined {
   const value = read(name);
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value))

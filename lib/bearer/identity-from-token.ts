@@ -1,8 +1,9 @@
+import type { JWTPayload } from 'jose';
 import { parseActor } from '../core/actor.js';
 import type { Claims } from '../core/claims.js';
 import { IdentityError } from '../core/errors.js';
-import { createIdentity, type Identity } from '../core/identity.js';
-import type { IdentityMapper } from '../core/identity-mapping.js';
+import { createIdentity, type Credential, type Identity } from '../core/identity.js';
+import type { IdentityMapper, MappedClaims } from '../core/identity-mapping.js';
 import { findServiceAccountRule, type ServiceAccountRule } from '../core/service-accounts.js';
 import { withVerifiedEmailOnly } from '../core/verified-email.js';
 import type { TrustedIssuer, VerifiedToken } from './token-verifier.js';
@@ -37,16 +38,7 @@ export async function identityFromToken(
     mapped.groupsOverage && issuer.resolveGroups !== undefined
       ? await resolvedGroups(issuer.resolveGroups, claims)
       : { groups: mapped.groups, groupsComplete: !mapped.groupsOverage };
-  const rule = findServiceAccountRule(
-    {
-      claims,
-      subject: mapped.subject,
-      username: mapped.username,
-      email: mapped.email,
-      clientId: mapped.clientId,
-    },
-    rules,
-  );
+  const rule = serviceAccountRuleFor(claims, mapped, rules);
   const actor = parseActor(claims['act']);
   const subject = mapped.subject ?? mapped.clientId ?? 'unknown';
   return createIdentity(
@@ -77,13 +69,34 @@ export async function identityFromToken(
         ? { sessionId: claims['sid'] }
         : {}),
     },
-    {
-      type: 'bearer',
-      value: token,
-      audience: typeof claims.aud === 'string' ? [claims.aud] : (claims.aud ?? []),
-      ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
-    },
+    bearerCredential(claims, token),
   );
+}
+
+function serviceAccountRuleFor(
+  claims: Claims,
+  mapped: MappedClaims,
+  rules: readonly ServiceAccountRule[],
+): ServiceAccountRule | undefined {
+  return findServiceAccountRule(
+    {
+      claims,
+      subject: mapped.subject,
+      username: mapped.username,
+      email: mapped.email,
+      clientId: mapped.clientId,
+    },
+    rules,
+  );
+}
+
+function bearerCredential(claims: JWTPayload, token: string): Credential {
+  return {
+    type: 'bearer',
+    value: token,
+    audience: typeof claims.aud === 'string' ? [claims.aud] : (claims.aud ?? []),
+    ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}),
+  };
 }
 
 // The configured user claim (a gateway's DF_JWT_USER_CLAIM) must name the user.

@@ -48,11 +48,10 @@ export function joseErrorToIdentityError(
   );
 }
 
+type ClaimValidationFailed = InstanceType<typeof errors.JWTClaimValidationFailed>;
+
 // A claim jose found missing, of the wrong type, or of the wrong value.
-function claimRefusal(
-  error: InstanceType<typeof errors.JWTClaimValidationFailed>,
-  audience: readonly string[],
-): IdentityError {
+function claimRefusal(error: ClaimValidationFailed, audience: readonly string[]): IdentityError {
   const details = { claim: error.claim };
   if (error.reason === 'missing') {
     return new IdentityError(
@@ -71,21 +70,29 @@ function claimRefusal(
       },
     );
   }
+  return error.claim === 'aud' ? audienceRefusal(error, audience) : claimValueRefusal(error);
+}
+
+function audienceRefusal(error: ClaimValidationFailed, audience: readonly string[]): IdentityError {
+  return new IdentityError(
+    'token_audience_invalid',
+    `The token is not meant for this API: its audience must include ${audience.map((value) => `"${value}"`).join(' or ')}. Request a token for this API.`,
+    // Both sides, for the operator: which API the token was requested for is the fix.
+    {
+      cause: error,
+      details: {
+        claim: error.claim,
+        expected: [...audience],
+        carried: carriedAudience(error.payload),
+      },
+    },
+  );
+}
+
+// A claim other than the audience, present and of the right type, with a value refused.
+function claimValueRefusal(error: ClaimValidationFailed): IdentityError {
+  const details = { claim: error.claim };
   switch (error.claim) {
-    case 'aud':
-      return new IdentityError(
-        'token_audience_invalid',
-        `The token is not meant for this API: its audience must include ${audience.map((value) => `"${value}"`).join(' or ')}. Request a token for this API.`,
-        // Both sides, for the operator: which API the token was requested for is the fix.
-        {
-          cause: error,
-          details: {
-            ...details,
-            expected: [...audience],
-            carried: carriedAudience(error.payload),
-          },
-        },
-      );
     case 'nbf':
     case 'iat':
       return new IdentityError(

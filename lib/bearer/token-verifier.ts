@@ -1,4 +1,10 @@
-import { jwtVerify, type CryptoKey, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import {
+  jwtVerify,
+  type CryptoKey,
+  type JWTPayload,
+  type JWTVerifyOptions,
+  type ProtectedHeaderParameters,
+} from 'jose';
 import { IdentityError } from '../core/errors.js';
 import { SUPPORTED_ALGORITHMS, type JwsAlgorithm } from './algorithms.js';
 import { joseErrorToIdentityError } from './jose-errors.js';
@@ -50,25 +56,12 @@ export function createTokenVerifier<Issuer extends TrustedIssuer>(options: {
   const byIssuer = new Map(options.issuers.map((issuer) => [issuer.issuer, issuer]));
 
   async function verify(token: string): Promise<VerifiedToken<Issuer>> {
-    if (token.length > options.maxTokenBytes) {
-      throw new IdentityError(
-        'token_too_large',
-        `The token is larger than ${options.maxTokenBytes} bytes; no identity provider issues tokens that large.`,
-      );
-    }
-    const segments = token.split('.');
-    if (segments.length === 5) {
-      throw new IdentityError(
-        'token_encrypted',
-        'The token is encrypted (JWE). Send a signed access token (JWS) for this API.',
-      );
-    }
-    if (segments.length !== 3) throw malformed();
+    const segments = compactSegments(token, options.maxTokenBytes);
     // The header is read first so that "alg: none" (often with an empty signature) is reported
     // as what it is rather than as a malformed token.
     const header = checkHeader(segments[0] ?? '');
     if (!segments.every((segment) => BASE64URL_SEGMENT.test(segment))) throw malformed();
-    const issuer = selectIssuer(segments[1] ?? '');
+    const issuer = selectIssuer(byIssuer, segments[1] ?? '');
     const resolved = await issuer.keys.resolve(header);
     if (!resolved.algorithms.includes(header.alg as JwsAlgorithm)) {
       throw algorithmRefused(header.alg, resolved.algorithms);
@@ -78,16 +71,7 @@ export function createTokenVerifier<Issuer extends TrustedIssuer>(options: {
     try {
       const key =
         resolved.key instanceof Uint8Array ? await hmacKey(resolved.key, header.alg) : resolved.key;
-      result = await jwtVerify(token, key, {
-        algorithms: [...resolved.algorithms],
-        issuer: issuer.issuer,
-        audience: [...issuer.audience],
-        clockTolerance: issuer.clockToleranceSec,
-        currentDate: new Date(nowSec * 1000),
-        requiredClaims: ['exp', ...issuer.requiredClaims],
-        ...(issuer.maxTokenAgeSec === undefined ? {} : { maxTokenAge: issuer.maxTokenAgeSec }),
-        ...(issuer.requireAccessTokenType ? { typ: 'at+jwt' } : {}),
-      });
+      result = await jwtVerify(token, key, verifyOptions(issuer, resolved.algorithms, nowSec));
     } catch (error) {
       throw joseErrorToIdentityError(error, issuer.audience, nowSec);
     }
@@ -95,26 +79,65 @@ export function createTokenVerifier<Issuer extends TrustedIssuer>(options: {
     return { claims: result.payload, header: result.protectedHeader, issuer };
   }
 
-  function selectIssuer(payloadSegment: string): Issuer {
-    const iss = peekSegment(payloadSegment)['iss'];
-    const issuer = typeof iss === 'string' ? byIssuer.get(iss) : undefined;
-    if (issuer === undefined) {
-      throw new IdentityError(
-        typeof iss === 'string' ? 'token_issuer_unknown' : 'token_claim_missing',
-        typeof iss === 'string'
-          ? 'The token was issued by an issuer this API does not trust. Sign in through the configured identity provider.'
-          : 'The token has no "iss" claim, so its issuer cannot be checked.',
-        { details: { claim: 'iss', ...(typeof iss === 'string' ? { iss } : {}) } },
-      );
-    }
-    return issuer;
-  }
-
   return {
     verify,
     async warm() {
       await Promise.all(options.issuers.map((issuer) => issuer.keys.warm()));
     },
+  };
+}
+
+// The three segments of a compact JWS, refusing before any decoding what cannot be one.
+function compactSegments(token: string, maxTokenBytes: number): string[] {
+  if (token.length > maxTokenBytes) {
+    throw new IdentityError(
+      'token_too_large',
+      `The token is larger than ${maxTokenBytes} bytes; no identity provider issues tokens that large.`,
+    );
+  }
+  const segments = token.split('.');
+  if (segments.length === 5) {
+    throw new IdentityError(
+      'token_encrypted',
+      'The token is encrypted (JWE). Send a signed access token (JWS) for this API.',
+    );
+  }
+  if (segments.length !== 3) throw malformed();
+  return segments;
+}
+
+function selectIssuer<Issuer extends TrustedIssuer>(
+  byIssuer: ReadonlyMap<string, Issuer>,
+  payloadSegment: string,
+): Issuer {
+  const iss = peekSegment(payloadSegment)['iss'];
+  const issuer = typeof iss === 'string' ? byIssuer.get(iss) : undefined;
+  if (issuer === undefined) {
+    throw new IdentityError(
+      typeof iss === 'string' ? 'token_issuer_unknown' : 'token_claim_missing',
+      typeof iss === 'string'
+        ? 'The token was issued by an issuer this API does not trust. Sign in through the configured identity provider.'
+        : 'The token has no "iss" claim, so its issuer cannot be checked.',
+      { details: { claim: 'iss', ...(typeof iss === 'string' ? { iss } : {}) } },
+    );
+  }
+  return issuer;
+}
+
+function verifyOptions(
+  issuer: TrustedIssuer,
+  algorithms: readonly string[],
+  nowSec: number,
+): JWTVerifyOptions {
+  return {
+    algorithms: [...algorithms],
+    issuer: issuer.issuer,
+    audience: [...issuer.audience],
+    clockTolerance: issuer.clockToleranceSec,
+    currentDate: new Date(nowSec * 1000),
+    requiredClaims: ['exp', ...issuer.requiredClaims],
+    ...(issuer.maxTokenAgeSec === undefined ? {} : { maxTokenAge: issuer.maxTokenAgeSec }),
+    ...(issuer.requireAccessTokenType ? { typ: 'at+jwt' } : {}),
   };
 }
 

@@ -5,7 +5,6 @@ import type { Identity } from '../core/identity.js';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
-import { runInRequestScope } from '../core/request-context.js';
 import { requestIdFrom } from '../core/request-id.js';
 import { authenticatorShape } from '../bearer/authenticator-options.js';
 import {
@@ -13,9 +12,10 @@ import {
   type IdentifyingAuthenticator,
 } from '../bearer/bearer-authenticator.js';
 import type { AuditTrail } from '../audit/auditor.js';
-import { auditThenContinue, endOnClose, endRequest } from './audit-decision.js';
+import { auditThenContinue } from './audit-decision.js';
 import { authenticationRequest } from './request-parts.js';
-import { clientAddress, requestState, type RequestState } from './request-state.js';
+import { requestState, type RequestState } from './request-state.js';
+import { continueAsUser } from './user-scope.js';
 
 const authenticateSchema = z.strictObject({
   ...authenticatorShape,
@@ -155,7 +155,7 @@ function accept(
   if (identity === undefined) {
     // Only an anonymous request needs this: a route guard names the API key it refuses.
     state.apiKeyHeader = settings.authenticator.findApiKeyHeader(req.headers);
-    proceed(req, res, state, identity, next);
+    continueAsUser(req, res, state, identity, next);
     return;
   }
   state.decidedBy = settings;
@@ -171,42 +171,10 @@ function accept(
   // identity; on a route without a guard, this one is written when the response ends.
   const written = state.audit.authenticated(identity, settings.now);
   if (written === undefined) {
-    proceed(req, res, state, identity, next);
+    continueAsUser(req, res, state, identity, next);
     return;
   }
   written.then(() => {
-    proceed(req, res, state, identity, next);
+    continueAsUser(req, res, state, identity, next);
   }, next);
-}
-
-function proceed(
-  req: Request,
-  res: Response,
-  state: RequestState,
-  identity: Identity | undefined,
-  next: NextFunction,
-): void {
-  // The client may have gone while the token was being verified: nothing to serve.
-  if (res.closed) {
-    endRequest(req, state);
-    return;
-  }
-  const scope = {
-    identity,
-    requestId: state.requestId ?? '',
-    ip: clientAddress(req, state),
-    source: state.audit.source,
-    // Upstream calls continue the caller's trace (W3C Trace Context) when it sent one.
-    traceparent: req.headers['traceparent'],
-    // Read when the scope is: once the response has ended, a timer or a late callback of this
-    // request can no longer act as the user, even before the 'close' below.
-    response: res,
-  };
-  state.scope = scope;
-  runInRequestScope(scope, next);
-  // Read again: the type checker cannot know that next() may have closed the response.
-  const closedMeanwhile: boolean = Reflect.get(res, 'closed');
-  // One listener function shared by all requests, not a closure per request.
-  if (closedMeanwhile) endRequest(req, state);
-  else res.on('close', endOnClose);
 }

@@ -54,59 +54,76 @@ export function dreamFactory(
   // Called from JavaScript too: a missing options object is reported, not a crash.
   const base = baseUrlOf((options as { baseUrl?: unknown } | undefined)?.baseUrl);
   return {
-    async getRecords(service, table, query = {}) {
-      for (const [what, value] of [
-        ['service', service],
-        ['table', table],
-      ] as const) {
-        if (!NAME.test(value)) {
-          throw new IdentityError(
-            'invalid_request',
-            `The DreamFactory ${what} name "${value.slice(0, 40)}" is not valid.`,
-          );
-        }
-      }
-      // Relative to the base, so that its path is kept; the names cannot leave it (see NAME).
-      const url = new URL(`api/v2/${service}/_table/${table}`, base);
-      if (query.filter !== undefined) url.searchParams.set('filter', query.filter);
-      if (query.fields !== undefined) url.searchParams.set('fields', query.fields.join(','));
-      if (query.limit !== undefined) url.searchParams.set('limit', String(query.limit));
-      if (query.offset !== undefined) url.searchParams.set('offset', String(query.offset));
-      if (query.order !== undefined) url.searchParams.set('order', query.order);
-      const response = await passthrough.fetch(url, {
-        headers: { accept: 'application/json' },
-        audit: {
-          action: 'dreamfactory.read',
-          filters: {
-            filter: query.filter ?? null,
-            fields: query.fields ?? null,
-            limit: query.limit ?? null,
-          },
-        },
-      });
-      if (!response.ok) {
-        // Read (bounded) and dropped: the passthrough's event keeps its start for the audit.
-        await readBoundedText(response, MAX_ERROR_BODY_BYTES).catch(() => '');
-        throw readRefused(`${service}/${table}`, response.status);
-      }
-      let data: { resource?: unknown } | unknown[];
-      try {
-        data = (await response.json()) as typeof data;
-      } catch (error) {
-        if (isIdentityError(error)) throw error;
-        throw new IdentityError(
-          'upstream_error',
-          `DreamFactory's answer for ${service}/${table} is not valid JSON.`,
-          { cause: error, details: { upstream_status: response.status } },
-        );
-      }
-      // `null` is valid JSON, and not an envelope.
-      const records = Array.isArray(data)
-        ? data
-        : (data as { resource?: unknown } | null)?.resource;
-      return Array.isArray(records) ? (records as Record<string, unknown>[]) : [];
-    },
+    getRecords: (service, table, query = {}) =>
+      readRecords(passthrough, base, service, table, query),
   };
+}
+
+async function readRecords(
+  passthrough: { fetch: PassthroughFetch },
+  base: URL,
+  service: string,
+  table: string,
+  query: DreamFactoryQuery,
+): Promise<Record<string, unknown>[]> {
+  const response = await passthrough.fetch(tableUrl(base, service, table, query), {
+    headers: { accept: 'application/json' },
+    audit: {
+      action: 'dreamfactory.read',
+      filters: {
+        filter: query.filter ?? null,
+        fields: query.fields ?? null,
+        limit: query.limit ?? null,
+      },
+    },
+  });
+  if (!response.ok) {
+    // Read (bounded) and dropped: the passthrough's event keeps its start for the audit.
+    await readBoundedText(response, MAX_ERROR_BODY_BYTES).catch(() => '');
+    throw readRefused(`${service}/${table}`, response.status);
+  }
+  return recordsOf(response, `${service}/${table}`);
+}
+
+function tableUrl(base: URL, service: string, table: string, query: DreamFactoryQuery): URL {
+  for (const [what, value] of [
+    ['service', service],
+    ['table', table],
+  ] as const) {
+    if (!NAME.test(value)) {
+      throw new IdentityError(
+        'invalid_request',
+        `The DreamFactory ${what} name "${value.slice(0, 40)}" is not valid.`,
+      );
+    }
+  }
+  // Relative to the base, so that its path is kept; the names cannot leave it (see NAME).
+  const url = new URL(`api/v2/${service}/_table/${table}`, base);
+  if (query.filter !== undefined) url.searchParams.set('filter', query.filter);
+  if (query.fields !== undefined) url.searchParams.set('fields', query.fields.join(','));
+  if (query.limit !== undefined) url.searchParams.set('limit', String(query.limit));
+  if (query.offset !== undefined) url.searchParams.set('offset', String(query.offset));
+  if (query.order !== undefined) url.searchParams.set('order', query.order);
+  return url;
+}
+
+// The records of a read: DreamFactory answers with a bare array or a `{ resource: [...] }`
+// envelope.
+async function recordsOf(response: Response, what: string): Promise<Record<string, unknown>[]> {
+  let data: { resource?: unknown } | unknown[];
+  try {
+    data = (await response.json()) as typeof data;
+  } catch (error) {
+    if (isIdentityError(error)) throw error;
+    throw new IdentityError(
+      'upstream_error',
+      `DreamFactory's answer for ${what} is not valid JSON.`,
+      { cause: error, details: { upstream_status: response.status } },
+    );
+  }
+  // `null` is valid JSON, and not an envelope.
+  const records = Array.isArray(data) ? data : (data as { resource?: unknown } | null)?.resource;
+  return Array.isArray(records) ? (records as Record<string, unknown>[]) : [];
 }
 
 function baseUrlOf(value: unknown): URL {

@@ -10,7 +10,7 @@ import { parseOptions } from '../core/options.js';
 import { idpUnavailable, isIdpUnreachable } from '../sign-in/oidc/oidc-errors.js';
 import type { OidcSignIn } from '../sign-in/oidc/oidc-sign-in.js';
 import type { SessionTokens } from '../tokens/session-tokens.js';
-import type { CredentialStrategy } from './upstream.js';
+import type { CredentialStrategy, Upstream } from './upstream.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -59,35 +59,7 @@ export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialSt
   const grant = parsed.grant ?? 'token-exchange';
   const maxEntries = parsed.cacheMaxEntries ?? 1_000;
   const cache =
-    maxEntries === 0
-      ? undefined
-      : new LRUCache<string, { token: string; expiresAtMs: number }>({ max: maxEntries });
-
-  async function subjectToken(identity: Identity): Promise<string> {
-    if (identity.sessionId !== undefined && identity.provider === 'oidc') {
-      try {
-        return await parsed.oidc.accessToken(identity.sessionId);
-      } catch (error) {
-        if (isIdentityError(error) && error.code === 'session_expired') {
-          await parsed.tokens?.revoke(identity.sessionId).catch(() => undefined);
-        }
-        throw error;
-      }
-    }
-    // Only a token this IdP issued is sent to it: never this package's own session token, nor
-    // a token of another trusted issuer (each would hand a credential to a party it was not
-    // issued for).
-    const credential = credentialOf(identity);
-    const idpIssuer = (await parsed.oidc.configuration()).serverMetadata().issuer;
-    if (credential === undefined || issuerOf(credential.value) !== idpIssuer) {
-      throw new IdentityError(
-        'credentials_missing',
-        'There is no token of the exchanging identity provider for this person: they did not sign in with it.',
-        { details: { strategy: 'exchange' } },
-      );
-    }
-    return credential.value;
-  }
+    maxEntries === 0 ? undefined : new LRUCache<string, ExchangedToken>({ max: maxEntries });
 
   return Object.freeze({
     name: 'exchange',
@@ -99,46 +71,90 @@ export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialSt
           { details: { rule: identity.serviceAccountRule ?? null, strategy: 'exchange' } },
         );
       }
-      const subject = await subjectToken(identity);
+      const subject = await subjectToken(parsed, identity);
       const key = `${createHash('sha256').update(subject).digest('base64url')} ${upstream.audience}`;
       const cached = cache?.get(key);
       if (cached !== undefined && cached.expiresAtMs - EXPIRY_MARGIN_MS > Date.now()) {
         return cached.token;
       }
       const config = await parsed.oidc.configuration();
-      let response;
-      try {
-        response =
-          grant === 'entra-obo'
-            ? await client.genericGrantRequest(config, JWT_BEARER, {
-                assertion: subject,
-                requested_token_use: 'on_behalf_of',
-                scope: `${upstream.audience}/.default`,
-              })
-            : await client.genericGrantRequest(config, TOKEN_EXCHANGE, {
-                subject_token: subject,
-                subject_token_type: ACCESS_TOKEN_TYPE,
-                requested_token_type: ACCESS_TOKEN_TYPE,
-                audience: upstream.audience,
-              });
-      } catch (error) {
-        if (isIdpUnreachable(error)) throw idpUnavailable('token_exchange', error);
-        throw new IdentityError(
-          'token_exchange_refused',
-          `The identity provider refused to issue a token for "${upstream.name}" on the user's behalf. Check that the exchange is allowed for this client and audience.`,
-          {
-            details: {
-              upstream: upstream.name,
-              error: (error as { error?: unknown }).error ?? null,
-            },
-          },
-        );
-      }
+      const response = await requestExchange(config, grant, subject, upstream);
       const expiresIn = typeof response.expires_in === 'number' ? response.expires_in : 60;
       cache?.set(key, { token: response.access_token, expiresAtMs: Date.now() + expiresIn * 1000 });
       return response.access_token;
     },
   } satisfies CredentialStrategy);
+}
+
+type ParsedExchangeOptions = z.output<typeof exchangeSchema>;
+
+interface ExchangedToken {
+  readonly token: string;
+  readonly expiresAtMs: number;
+}
+
+// The user's token to exchange: their OIDC session's access token, or the bearer token the
+// request came with when that IdP issued it.
+async function subjectToken(parsed: ParsedExchangeOptions, identity: Identity): Promise<string> {
+  if (identity.sessionId !== undefined && identity.provider === 'oidc') {
+    try {
+      return await parsed.oidc.accessToken(identity.sessionId);
+    } catch (error) {
+      if (isIdentityError(error) && error.code === 'session_expired') {
+        await parsed.tokens?.revoke(identity.sessionId).catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+  // Only a token this IdP issued is sent to it: never this package's own session token, nor
+  // a token of another trusted issuer (each would hand a credential to a party it was not
+  // issued for).
+  const credential = credentialOf(identity);
+  const idpIssuer = (await parsed.oidc.configuration()).serverMetadata().issuer;
+  if (credential === undefined || issuerOf(credential.value) !== idpIssuer) {
+    throw new IdentityError(
+      'credentials_missing',
+      'There is no token of the exchanging identity provider for this person: they did not sign in with it.',
+      { details: { strategy: 'exchange' } },
+    );
+  }
+  return credential.value;
+}
+
+// An IdP that cannot be reached is an outage; one that answers with an error refused the
+// exchange.
+async function requestExchange(
+  config: client.Configuration,
+  grant: NonNullable<ParsedExchangeOptions['grant']>,
+  subject: string,
+  upstream: Upstream,
+): Promise<client.TokenEndpointResponse> {
+  try {
+    return grant === 'entra-obo'
+      ? await client.genericGrantRequest(config, JWT_BEARER, {
+          assertion: subject,
+          requested_token_use: 'on_behalf_of',
+          scope: `${upstream.audience}/.default`,
+        })
+      : await client.genericGrantRequest(config, TOKEN_EXCHANGE, {
+          subject_token: subject,
+          subject_token_type: ACCESS_TOKEN_TYPE,
+          requested_token_type: ACCESS_TOKEN_TYPE,
+          audience: upstream.audience,
+        });
+  } catch (error) {
+    if (isIdpUnreachable(error)) throw idpUnavailable('token_exchange', error);
+    throw new IdentityError(
+      'token_exchange_refused',
+      `The identity provider refused to issue a token for "${upstream.name}" on the user's behalf. Check that the exchange is allowed for this client and audience.`,
+      {
+        details: {
+          upstream: upstream.name,
+          error: (error as { error?: unknown }).error ?? null,
+        },
+      },
+    );
+  }
 }
 
 function issuerOf(token: string): string | undefined {

@@ -1,3 +1,4 @@
+import type { ReadableStreamReadResult, UnderlyingSource } from 'node:stream/web';
 import type { IdentityError } from '../core/errors.js';
 import { JsonRecordCounter } from './record-counter.js';
 
@@ -42,91 +43,112 @@ export function meterBody(
   body: ReadableStream<Uint8Array>,
   options: MeterOptions,
 ): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  const counter = options.countRecords ? new JsonRecordCounter() : undefined;
-  const excerptBytes = options.excerptBytes ?? 0;
-  const kept: Uint8Array[] = [];
-  let keptBytes = 0;
-  let bytes = 0;
-  let ended = false;
-  let cancelled = false;
+  return new ReadableStream<Uint8Array>(new MeteredSource(body.getReader(), options), {
+    highWaterMark: 0,
+  });
+}
+
+/**
+ * The underlying source of a metered body, pulled one upstream chunk at a time. Its state lives
+ * in fields rather than in closures: a body costs one object, not one closure per callback.
+ */
+class MeteredSource implements UnderlyingSource<Uint8Array> {
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly options: MeterOptions;
+  private readonly counter: JsonRecordCounter | undefined;
+  private readonly excerptBytes: number;
+  private readonly kept: Uint8Array[] = [];
+  private keptBytes = 0;
+  private bytes = 0;
+  private ended = false;
+  private cancelled = false;
   /** Why the body was cut; from then on, every read of it fails with this. */
-  let cut: IdentityError | undefined;
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  private cut: IdentityError | undefined;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  private readonly deadline: NodeJS.Timeout;
 
-  const end = (error: unknown): Promise<void> | undefined => {
-    if (ended) return undefined;
-    ended = true;
-    clearTimeout(deadline);
-    return options.onEnd({
-      bytes,
-      records: error === undefined ? (counter?.result() ?? null) : null,
-      error,
-      excerpt: keptBytes === 0 ? null : Buffer.concat(kept).toString('utf8'),
-    });
-  };
-  const cutWith = async (error: IdentityError): Promise<void> => {
-    if (cut !== undefined || ended) return;
-    cut = error;
-    const reported = end(error);
-    // Errored first, so that a read pending on the consumer's side fails now, not later.
-    controller.error(error);
-    await reader.cancel(error).catch(() => undefined);
+  constructor(reader: ReadableStreamDefaultReader<Uint8Array>, options: MeterOptions) {
+    this.reader = reader;
+    this.options = options;
+    this.counter = options.countRecords ? new JsonRecordCounter() : undefined;
+    this.excerptBytes = options.excerptBytes ?? 0;
+    this.deadline = setTimeout(() => {
+      void this.cutWith(options.timedOut());
+    }, options.deadlineMs);
+    this.deadline.unref();
+  }
+
+  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.controller = controller;
+  }
+
+  async pull(): Promise<void> {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await this.reader.read();
+    } catch (error) {
+      // The call's timeout signal errors the upstream body with the runtime's own error.
+      if (!this.cancelled) await this.cutWith(this.cut ?? this.options.readFailed(error));
+      return;
+    }
+    if (this.cancelled || this.cut !== undefined) return;
+    if (chunk.done) {
+      try {
+        await this.end(undefined);
+        this.controller.close();
+      } catch (auditError) {
+        this.controller.error(auditError);
+      }
+      return;
+    }
+    this.bytes += chunk.value.byteLength;
+    if (this.bytes > this.options.maxBytes) {
+      await this.cutWith(this.options.tooLarge());
+      return;
+    }
+    this.keepExcerpt(chunk.value);
+    this.counter?.push(chunk.value);
+    this.controller.enqueue(chunk.value);
+  }
+
+  async cancel(reason: unknown): Promise<void> {
+    // Reported before the upstream is cancelled: a read pending in pull() resolves as
+    // "done" on cancel, and must not be taken for a complete body.
+    this.cancelled = true;
+    const reported = this.end(reason ?? new Error('cancelled by the caller'));
+    await this.reader.cancel(reason).catch(() => undefined);
     await settle(reported);
-  };
-  const deadline = setTimeout(() => {
-    void cutWith(options.timedOut());
-  }, options.deadlineMs);
-  deadline.unref();
+  }
 
-  return new ReadableStream<Uint8Array>(
-    {
-      start(streamController) {
-        controller = streamController;
-      },
-      async pull() {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          // The call's timeout signal errors the upstream body with the runtime's own error.
-          if (!cancelled) await cutWith(cut ?? options.readFailed(error));
-          return;
-        }
-        if (cancelled || cut !== undefined) return;
-        if (chunk.done) {
-          try {
-            await end(undefined);
-            controller.close();
-          } catch (auditError) {
-            controller.error(auditError);
-          }
-          return;
-        }
-        bytes += chunk.value.byteLength;
-        if (bytes > options.maxBytes) {
-          await cutWith(options.tooLarge());
-          return;
-        }
-        if (keptBytes < excerptBytes) {
-          const part = chunk.value.subarray(0, excerptBytes - keptBytes);
-          kept.push(part.slice());
-          keptBytes += part.byteLength;
-        }
-        counter?.push(chunk.value);
-        controller.enqueue(chunk.value);
-      },
-      async cancel(reason) {
-        // Reported before the upstream is cancelled: a read pending in pull() resolves as
-        // "done" on cancel, and must not be taken for a complete body.
-        cancelled = true;
-        const reported = end(reason ?? new Error('cancelled by the caller'));
-        await reader.cancel(reason).catch(() => undefined);
-        await settle(reported);
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  private keepExcerpt(chunk: Uint8Array): void {
+    if (this.keptBytes >= this.excerptBytes) return;
+    const part = chunk.subarray(0, this.excerptBytes - this.keptBytes);
+    this.kept.push(part.slice());
+    this.keptBytes += part.byteLength;
+  }
+
+  private async cutWith(error: IdentityError): Promise<void> {
+    if (this.cut !== undefined || this.ended) return;
+    this.cut = error;
+    const reported = this.end(error);
+    // Errored first, so that a read pending on the consumer's side fails now, not later.
+    this.controller.error(error);
+    await this.reader.cancel(error).catch(() => undefined);
+    await settle(reported);
+  }
+
+  /** Reports the body once, however it ends. */
+  private end(error: unknown): Promise<void> | undefined {
+    if (this.ended) return undefined;
+    this.ended = true;
+    clearTimeout(this.deadline);
+    return this.options.onEnd({
+      bytes: this.bytes,
+      records: error === undefined ? (this.counter?.result() ?? null) : null,
+      error,
+      excerpt: this.keptBytes === 0 ? null : Buffer.concat(this.kept).toString('utf8'),
+    });
+  }
 }
 
 async function settle(pending: Promise<void> | undefined): Promise<void> {

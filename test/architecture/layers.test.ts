@@ -67,6 +67,14 @@ test('the sign-in methods do not import each other', () => {
   expect(across).toEqual([]);
 });
 
+test('the sign-in methods know nothing of Express (they run under plain node:http too)', () => {
+  const express = files
+    .filter((file) => relative(LIB, file).startsWith('sign-in/'))
+    .filter((file) => /from '(express|passport)[^']*'/.test(readFileSync(file, 'utf8')))
+    .map((file) => relative(LIB, file));
+  expect(express).toEqual([]);
+});
+
 test('no import cycles between files', () => {
   const graph = new Map(files.map((file) => [file, importsOf(file)]));
   const cycles: string[] = [];

@@ -38,49 +38,61 @@ export async function lookupGroups(
   user: Entry,
   settings: GroupLookup,
 ): Promise<{ groups: DirectoryGroup[]; complete: boolean }> {
-  const groups = new Map<string, DirectoryGroup>();
-  const add = (dn: string, name: string | undefined): boolean => {
-    const key = comparableDn(dn);
-    if (groups.has(key) || groups.size >= settings.maxGroups) return false;
-    groups.set(key, { dn, name: name ?? firstRdnValue(dn) });
-    return true;
-  };
-  for (const dn of allValues(user, 'memberOf')) add(dn, undefined);
-
+  const groups: FoundGroups = new Map();
+  for (const dn of allValues(user, 'memberOf')) addGroup(groups, settings, dn, undefined);
   if (settings.type === 'active-directory') {
-    const found = await searchGroups(
-      client,
-      settings,
-      new ExtensibleFilter({ matchType: 'member', rule: IN_CHAIN_RULE, value: user.dn }),
-    );
-    for (const entry of found) add(entry.dn, firstValue(entry, 'cn'));
-    return result();
+    await addInChainGroups(client, user, settings, groups);
+  } else {
+    await addNestedGroups(client, user, settings, groups);
   }
+  // At the limit, some groups may be missing: group checks must then refuse, not decide.
+  return { groups: [...groups.values()], complete: groups.size < settings.maxGroups };
+}
 
+/** The groups found so far, keyed by comparable DN. */
+type FoundGroups = Map<string, DirectoryGroup>;
+
+function addGroup(
+  groups: FoundGroups,
+  settings: GroupLookup,
+  dn: string,
+  name: string | undefined,
+): void {
+  const key = comparableDn(dn);
+  if (groups.has(key) || groups.size >= settings.maxGroups) return;
+  groups.set(key, { dn, name: name ?? firstRdnValue(dn) });
+}
+
+async function addInChainGroups(
+  client: LdapClient,
+  user: Entry,
+  settings: GroupLookup,
+  groups: FoundGroups,
+): Promise<void> {
+  const found = await searchGroups(
+    client,
+    settings,
+    new ExtensibleFilter({ matchType: 'member', rule: IN_CHAIN_RULE, value: user.dn }),
+  );
+  for (const entry of found) addGroup(groups, settings, entry.dn, firstValue(entry, 'cn'));
+}
+
+async function addNestedGroups(
+  client: LdapClient,
+  user: Entry,
+  settings: GroupLookup,
+  groups: FoundGroups,
+): Promise<void> {
   const uid = firstValue(user, 'uid');
   // Each group is searched for once: a membership cycle ends, and a group already known from
   // memberOf is still followed upwards.
   const expanded = new Set<string>([comparableDn(user.dn)]);
   let level: string[] = [user.dn];
   for (let depth = 0; depth <= settings.maxDepth && level.length > 0; depth++) {
-    const found: Entry[] = [];
-    // Small batches keep each filter well under servers' request size limits.
-    for (let start = 0; start < level.length; start += 50) {
-      const filters: Filter[] = level
-        .slice(start, start + 50)
-        .flatMap((dn) => [
-          new EqualityFilter({ attribute: 'member', value: dn }),
-          new EqualityFilter({ attribute: 'uniqueMember', value: dn }),
-        ]);
-      if (depth === 0 && uid !== undefined) {
-        // posixGroup lists members by uid, not DN.
-        filters.push(new EqualityFilter({ attribute: 'memberUid', value: uid }));
-      }
-      found.push(...(await searchGroups(client, settings, new OrFilter({ filters }))));
-    }
+    const found = await groupsListing(client, settings, level, depth === 0 ? uid : undefined);
     level = [];
     for (const entry of found) {
-      add(entry.dn, firstValue(entry, 'cn'));
+      addGroup(groups, settings, entry.dn, firstValue(entry, 'cn'));
       const key = comparableDn(entry.dn);
       if (!expanded.has(key) && groups.has(key)) {
         expanded.add(key);
@@ -88,12 +100,31 @@ export async function lookupGroups(
       }
     }
   }
-  return result();
+}
 
-  // At the limit, some groups may be missing: group checks must then refuse, not decide.
-  function result(): { groups: DirectoryGroup[]; complete: boolean } {
-    return { groups: [...groups.values()], complete: groups.size < settings.maxGroups };
+// The groups that list any of `members` (by DN), or the user's `uid` when given.
+async function groupsListing(
+  client: LdapClient,
+  settings: GroupLookup,
+  members: readonly string[],
+  uid: string | undefined,
+): Promise<Entry[]> {
+  const found: Entry[] = [];
+  // Small batches keep each filter well under servers' request size limits.
+  for (let start = 0; start < members.length; start += 50) {
+    const filters: Filter[] = members
+      .slice(start, start + 50)
+      .flatMap((dn) => [
+        new EqualityFilter({ attribute: 'member', value: dn }),
+        new EqualityFilter({ attribute: 'uniqueMember', value: dn }),
+      ]);
+    if (uid !== undefined) {
+      // posixGroup lists members by uid, not DN.
+      filters.push(new EqualityFilter({ attribute: 'memberUid', value: uid }));
+    }
+    found.push(...(await searchGroups(client, settings, new OrFilter({ filters }))));
   }
+  return found;
 }
 
 // Only group entries count: any other entry that happens to list the user in `member` (a

@@ -23,23 +23,44 @@ export interface EntryMapping {
   readonly serviceRules: readonly ServiceAccountRule[];
 }
 
+type ParsedLdapOptions = z.output<typeof ldapOptionsSchema>;
+type DirectoryDefaults = (typeof DIRECTORY_DEFAULTS)[keyof typeof DIRECTORY_DEFAULTS];
+
+/** Compiles the options' user filter, attribute mapping and service-account rules, once. */
 export function compileEntryMapping(
-  parsed: z.output<typeof ldapOptionsSchema>,
-  defaults: (typeof DIRECTORY_DEFAULTS)[keyof typeof DIRECTORY_DEFAULTS],
+  parsed: ParsedLdapOptions,
+  defaults: DirectoryDefaults,
   url: string,
 ): EntryMapping {
-  const filterText = parsed.userFilter ?? defaults.userFilter;
-  let userFilter: Filter;
+  const userFilter = parseUserFilter(parsed.userFilter ?? defaults.userFilter);
+  const mapper = entryMapper(parsed, defaults);
+  const [scheme, rest] = url.split('://');
+  return Object.freeze({
+    // Identities are keyed by issuer and subject; the directory and its base name the issuer.
+    issuer: `${scheme === 'ldaps' ? 'ldaps' : 'ldap'}://${rest ?? ''}/${parsed.baseDn}`,
+    userFilter,
+    attributes: requestedAttributes(parsed, defaults),
+    binaryAttributes: defaults.subjectAttribute === 'objectGUID' ? ['objectGUID'] : [],
+    subjectAttribute: defaults.subjectAttribute,
+    mapper,
+    serviceRules: Object.freeze(serviceAccountRules(parsed)),
+  });
+}
+
+function parseUserFilter(filterText: string): Filter {
   try {
-    userFilter = FilterParser.parseString(filterText);
+    return FilterParser.parseString(filterText);
   } catch (cause) {
     throw new TypeError(`option "userFilter": not a valid LDAP filter (RFC 4515): ${filterText}`, {
       cause,
     });
   }
-  // Directory attributes play the part of claims, so one mapping language serves JWTs and LDAP:
-  // `{"claim_mapping": {"userPrincipalName": "user_email"}}` reads that attribute instead of `mail`.
-  const mapper = createIdentityMapper({
+}
+
+// Directory attributes play the part of claims, so one mapping language serves JWTs and LDAP:
+// `{"claim_mapping": {"userPrincipalName": "user_email"}}` reads that attribute instead of `mail`.
+function entryMapper(parsed: ParsedLdapOptions, defaults: DirectoryDefaults): IdentityMapper {
+  return createIdentityMapper({
     defaults: {
       subject: ['sub'],
       username: [defaults.usernameAttribute, 'sub'],
@@ -52,8 +73,12 @@ export function compileEntryMapping(
     },
     ...(parsed.mapping === undefined ? {} : { mapping: parsed.mapping }),
   });
-  const mapped = claimsNamedBy(parsed.mapping);
-  const attributes = [
+}
+
+// A user search returns only the attributes it asks for: those the sign-in reads, and every one
+// the claim mapping names.
+function requestedAttributes(parsed: ParsedLdapOptions, defaults: DirectoryDefaults): string[] {
+  return [
     ...new Set([
       defaults.subjectAttribute,
       defaults.usernameAttribute,
@@ -64,9 +89,12 @@ export function compileEntryMapping(
       'uid',
       'userPrincipalName',
       'pwdAccountLockedTime',
-      ...mapped,
+      ...claimsNamedBy(parsed.mapping),
     ]),
   ];
+}
+
+function serviceAccountRules(parsed: ParsedLdapOptions): ServiceAccountRule[] {
   const serviceOus = (parsed.serviceAccounts?.ous ?? []).map(comparableDn);
   const serviceRules: ServiceAccountRule[] = [];
   if (serviceOus.length > 0) {
@@ -82,17 +110,7 @@ export function compileEntryMapping(
   if ((parsed.serviceAccounts?.patterns?.length ?? 0) > 0) {
     serviceRules.push(denyListRule({ patterns: parsed.serviceAccounts?.patterns ?? [] }));
   }
-  const [scheme, rest] = url.split('://');
-  return Object.freeze({
-    // Identities are keyed by issuer and subject; the directory and its base name the issuer.
-    issuer: `${scheme === 'ldaps' ? 'ldaps' : 'ldap'}://${rest ?? ''}/${parsed.baseDn}`,
-    userFilter,
-    attributes,
-    binaryAttributes: defaults.subjectAttribute === 'objectGUID' ? ['objectGUID'] : [],
-    subjectAttribute: defaults.subjectAttribute,
-    mapper,
-    serviceRules: Object.freeze(serviceRules),
-  });
+  return serviceRules;
 }
 
 /** The normalized identity of a signed-in directory user. */
