@@ -14,6 +14,7 @@ const config: Config = {
     '^express-identity-passthrough/ldap$': '<rootDir>/lib/ldap.ts',
     '^express-identity-passthrough/saml$': '<rootDir>/lib/saml.ts',
     '^express-identity-passthrough/oidc$': '<rootDir>/lib/oidc.ts',
+    '^express-identity-passthrough/mcp$': '<rootDir>/lib/mcp.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

@@ -36,6 +36,8 @@ beforeAll(() => {
       tarball,
       'express@5',
       '@types/express@5',
+      // The peer dependency of the MCP entry, as an MCP server author has it.
+      '@modelcontextprotocol/sdk@1',
       '@types/node@20',
       // The oldest TypeScript the published declarations support (generic typed arrays).
       'typescript-oldest@npm:typescript@~5.7.0',
@@ -109,10 +111,12 @@ const root = require('express-identity-passthrough');
 const { createLdapAuthenticator } = require('express-identity-passthrough/ldap');
 const { createSamlSignIn } = require('express-identity-passthrough/saml');
 const { createOidcSignIn } = require('express-identity-passthrough/oidc');
-console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError, typeof createLdapAuthenticator, typeof createSamlSignIn, typeof createOidcSignIn]));
+const { protectMcp } = require('express-identity-passthrough/mcp');
+console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError, typeof createLdapAuthenticator, typeof createSamlSignIn, typeof createOidcSignIn, typeof protectMcp]));
 `,
   );
   expect(JSON.parse(run(process.execPath, ['consumer.cjs'], scratch))).toEqual([
+    'function',
     'function',
     'function',
     'function',
@@ -169,6 +173,7 @@ import {
 import { createLdapAuthenticator, type LdapAuthenticatorOptions } from 'express-identity-passthrough/ldap';
 import { samlRoutes, type SamlSignInOptions } from 'express-identity-passthrough/saml';
 import { exchangeStrategy, type OidcSignInOptions } from 'express-identity-passthrough/oidc';
+import { protectMcp, identityOfAuthInfo, type McpOptions } from 'express-identity-passthrough/mcp';
 
 const options: AuthenticateOptions = {
   issuer: 'https://login.example.com/', audience: 'api://x', jwksUri: 'https://login.example.com/jwks',
@@ -198,6 +203,12 @@ const oidcOptions: OidcSignInOptions = {
   provider: 'entra', tenant_id: 't', client_id: 'c', client_secret: 's', redirect_uri: 'https://a.example.com/cb',
 };
 void samlOptions; void oidcOptions; void samlRoutes; void exchangeStrategy;
+const mcpOptions: McpOptions = {
+  resource: 'https://mcp.example.com/mcp', issuer: 'https://login.example.com/',
+  jwksUri: 'https://login.example.com/jwks', tools: { query_orders: { scopes: ['orders:read'] } },
+};
+const mcp = protectMcp(mcpOptions);
+app.all('/mcp', mcp.guard, (req, res) => { res.json({ sub: identityOfAuthInfo(undefined)?.subject }); });
 `,
   );
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');

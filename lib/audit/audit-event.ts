@@ -58,6 +58,10 @@ export interface AuditEventInput {
   ip: string | undefined;
   source: string;
   identity: Identity | undefined;
+  /** What was acted on, when it is not the request's `METHOD /path` (an MCP tool's name). */
+  resource?: string | undefined;
+  /** The agent acting for the user, when the token names none in `act` (an OAuth client id). */
+  actor?: string | undefined;
   details?: Readonly<Record<string, unknown>>;
   filters?: unknown;
   recordsReturned?: number | null;
@@ -74,7 +78,7 @@ export function buildAuditEvent(input: AuditEventInput): AuditEvent {
     timestamp: new Date(input.now()).toISOString(),
     user: who?.user ?? null,
     action: clean(input.action),
-    resource: clean(`${input.method} ${input.path}`),
+    resource: clean(input.resource ?? `${input.method} ${input.path}`),
     filters: input.filters === undefined ? null : sanitize(input.filters),
     records_returned: input.recordsReturned ?? null,
     source: clean(input.source),
@@ -88,7 +92,7 @@ export function buildAuditEvent(input: AuditEventInput): AuditEvent {
     issuer: who?.issuer ?? null,
     kind: who?.kind ?? null,
     roles: who?.roles ?? [],
-    actor: who?.actor ?? null,
+    actor: who?.actor ?? (input.actor === undefined ? null : clean(input.actor)),
     token_fingerprint: who?.fingerprint ?? null,
     upstream: input.upstream === undefined ? null : clean(input.upstream),
     upstream_status: input.upstreamStatus ?? null,

@@ -20,6 +20,10 @@ export interface RequestDecision {
   readonly error?: IdentityError | undefined;
   /** The agent acting for the user; default: the request's, then `ai-assistant`. */
   readonly source?: string | undefined;
+  /** What was acted on; default: the request's `METHOD /path`. */
+  readonly resource?: string | undefined;
+  /** The agent, when the identity names no actor (an MCP client's OAuth client id). */
+  readonly actor?: string | undefined;
   /** Extra facts (the username a failed sign-in tried); never secrets. */
   readonly details?: Readonly<Record<string, unknown>> | undefined;
   readonly now: () => number;
@@ -73,6 +77,8 @@ export class RequestAudit<Request> {
         requestId: facts.requestId,
         source: decision.source ?? this.source ?? DEFAULT_AUDIT_SOURCE,
         identity: decision.identity,
+        resource: decision.resource,
+        actor: decision.actor,
         details: decisionDetails(decision.details, error),
         now: decision.now,
       }),

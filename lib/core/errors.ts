@@ -53,6 +53,9 @@ const ERROR_TABLE = {
   access_denied: { status: 403, bearerError: undefined },
   // A cookie-authenticated unsafe request from another origin: cross-site request forgery.
   csrf_refused: { status: 403, bearerError: undefined },
+  // An MCP session belongs to the user who opened it; an unknown one must be opened again.
+  mcp_session_forbidden: { status: 403, bearerError: undefined },
+  mcp_session_unknown: { status: 404, bearerError: undefined },
   // Outbound: the agent asked to send the user's credential where it must not go.
   upstream_not_allowed: { status: 403, bearerError: undefined },
   upstream_audience_mismatch: { status: 403, bearerError: undefined },

@@ -8,7 +8,17 @@ import { fileURLToPath } from 'node:url';
 const LIB = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'lib');
 
 // Lowest first; a file may import from its own layer or any layer below.
-const LAYERS = ['core', 'audit', 'bearer', 'tokens', 'sign-in', 'outbound', 'express'] as const;
+// The two adapters (MCP, Express) sit on top and do not import each other.
+const LAYERS = [
+  'core',
+  'audit',
+  'bearer',
+  'tokens',
+  'sign-in',
+  'outbound',
+  'mcp',
+  'express',
+] as const;
 
 function layerOf(file: string): number {
   const path = relative(LIB, file);
@@ -97,8 +107,25 @@ test('no import cycles between files', () => {
 
 test('the sign-in methods and the core know nothing of Express', () => {
   const framework = files
-    .filter((file) => /^(core|audit|bearer|tokens|sign-in|outbound)\//.test(relative(LIB, file)))
+    .filter((file) =>
+      /^(core|audit|bearer|tokens|sign-in|outbound|mcp)\//.test(relative(LIB, file)),
+    )
     .filter((file) => /from 'express'/.test(readFileSync(file, 'utf8')))
     .map((file) => relative(LIB, file));
   expect(framework).toEqual([]);
+});
+
+test('the MCP adapter does not import the Express adapter, nor the other way round', () => {
+  const across = files
+    .filter((file) => /^(mcp|express)\//.test(relative(LIB, file)))
+    .flatMap((file) => {
+      const own = relative(LIB, file).split('/')[0];
+      return importsOf(file)
+        .filter((target) => {
+          const folder = relative(LIB, target).split('/')[0];
+          return (folder === 'mcp' || folder === 'express') && folder !== own;
+        })
+        .map((target) => `${relative(LIB, file)} -> ${relative(LIB, target)}`);
+    });
+  expect(across).toEqual([]);
 });

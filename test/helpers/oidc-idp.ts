@@ -1,6 +1,7 @@
 // A real OpenID Connect provider (oidc-provider 9) on 127.0.0.1 for relying-party tests: the
 // authorization code flow with PKCE, state, nonce and the RFC 9207 `iss` response parameter,
-// rotating refresh tokens, client credentials, and RFC 8693 token exchange. Sign-in is scripted
+// rotating refresh tokens, client credentials, RFC 8693 token exchange, and RFC 8707 resource
+// indicators for resource servers registered by the test (an MCP server). Sign-in is scripted
 // through interaction routes of our own, so tests drive a genuine browser-style redirect chain
 // (cookies, 303s, the provider's session) without a UI.
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -85,6 +86,14 @@ export const OIDC_USERS = {
 
 export type OidcUserName = keyof typeof OIDC_USERS;
 
+/** A resource server the provider issues JWT access tokens for (RFC 8707 `resource`). */
+export interface OidcResourceServer {
+  /** Space-separated scopes it knows; requested scopes outside these stay out of its tokens. */
+  scope: string;
+  /** Lifetime of its access tokens. Default: the provider's `accessTokenTtlSec`. */
+  ttlSec?: number;
+}
+
 export interface OidcIdpOptions {
   /** Access tokens (authorization code, refresh, client credentials). Default 300. */
   accessTokenTtlSec?: number;
@@ -100,6 +109,13 @@ export interface OidcIdpOptions {
    * was granted, which the provider allows only with `prompt=consent`.
    */
   refreshTokens?: 'always' | 'spec';
+  /**
+   * Resource indicator (compared exactly, as oidc-provider does) → what it knows. A code,
+   * refresh or client credentials request with `resource=<indicator>` gets a JWT whose `aud`
+   * is the indicator. {@link API_AUDIENCE} is always known; more can be added later with
+   * {@link OidcIdp.addResourceServer}.
+   */
+  resourceServers?: Record<string, OidcResourceServer>;
 }
 
 /**
@@ -135,6 +151,13 @@ export interface OidcIdp {
   readonly redirectUris: readonly string[];
   /** Registers a redirect URI; effective for the next authorization request. */
   addRedirectUri(uri: string): void;
+  /** Resource indicators registered besides {@link API_AUDIENCE}. */
+  readonly resourceServers: Readonly<Record<string, Readonly<OidcResourceServer>>>;
+  /**
+   * Registers (or replaces) a resource server; effective for the next request. For a server
+   * whose URL is known only once it listens, such as an MCP server on port 0.
+   */
+  addResourceServer(indicator: string, resourceServer: OidcResourceServer): void;
   /**
    * Signs `user` in and consents, following the provider's redirects with a private cookie jar,
    * and returns the URL the provider finally redirects the browser to (the relying party's
@@ -478,6 +501,28 @@ export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<O
   });
   const apiServer = resourceServer(API_AUDIENCE, API_SCOPES, accessTokenTtlSec);
 
+  const resourceServers = new Map<string, Readonly<OidcResourceServer>>();
+  const addResourceServer = (indicator: string, { scope, ttlSec }: OidcResourceServer) => {
+    // RFC 8707 §2: an absolute URI without a fragment.
+    if (URL.parse(indicator) === null || indicator.includes('#'))
+      throw new TypeError(
+        `resource indicator must be an absolute URI without fragment: ${indicator}`,
+      );
+    // The API is built in, and the data API must stay reachable only through token exchange.
+    if (indicator === API_AUDIENCE || indicator === DATA_AUDIENCE)
+      throw new TypeError(`${indicator} is built into the fixture`);
+    if (typeof scope !== 'string' || scope.trim() === '')
+      throw new TypeError('resource server scope must be a non-empty space-separated string');
+    if (ttlSec !== undefined && !(Number.isInteger(ttlSec) && ttlSec > 0))
+      throw new TypeError('resource server ttlSec must be a positive integer');
+    resourceServers.set(
+      indicator,
+      Object.freeze({ scope, ...(ttlSec === undefined ? {} : { ttlSec }) }),
+    );
+  };
+  for (const [indicator, info] of Object.entries(options.resourceServers ?? {}))
+    addResourceServer(indicator, info);
+
   /** `act` for tokens minted by the exchange handler, read back by extraTokenClaims. */
   const actors = new WeakMap<object, Record<string, unknown>>();
 
@@ -507,6 +552,13 @@ export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<O
         getResourceServerInfo: (_ctx: unknown, indicator: string) => {
           // The data API is reachable only through token exchange, never directly.
           if (indicator === API_AUDIENCE) return apiServer;
+          const registered = resourceServers.get(indicator);
+          if (registered)
+            return resourceServer(
+              indicator,
+              registered.scope,
+              registered.ttlSec ?? accessTokenTtlSec,
+            );
           throw new errors.InvalidTarget(`unknown resource indicator ${indicator}`);
         },
       },
@@ -894,6 +946,10 @@ export async function startOidcProvider(options: OidcIdpOptions = {}): Promise<O
       return [...redirectUris];
     },
     addRedirectUri,
+    get resourceServers() {
+      return Object.fromEntries(resourceServers);
+    },
+    addResourceServer,
     login,
     forgeIdTokens(next) {
       forgery = next;
