@@ -5,6 +5,7 @@ import type { AuditSink } from './audit-sink.js';
 
 type Transport = winston.transport;
 
+/** Options of `createWinstonAuditSink()`: where the audit log goes. */
 export interface WinstonAuditSinkOptions {
   /** Append JSON lines to this file. */
   filename?: string;

@@ -12,6 +12,7 @@ export interface DreamFactoryQuery {
   order?: string;
 }
 
+/** Reads DreamFactory tables as the current user, through the passthrough. */
 export interface DreamFactoryClient {
   /** Reads `GET {baseUrl}/api/v2/{service}/_table/{table}` as the current user: its records. */
   getRecords(

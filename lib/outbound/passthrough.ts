@@ -20,6 +20,7 @@ const passthroughSchema = z.strictObject({
   now: functionOption<() => number>().optional(),
 });
 
+/** Options of {@link createPassthrough}: the allow-listed upstreams, the audit sink, limits. */
 export type PassthroughOptions = z.input<typeof passthroughSchema>;
 
 /** A `fetch` that acts as one user, towards the configured upstreams only. */
@@ -28,6 +29,10 @@ export type PassthroughFetch = (
   init?: PassthroughInit,
 ) => Promise<Response>;
 
+/**
+ * Calls to data APIs as the current user: only to allow-listed upstreams, each with the
+ * credential its strategy gives, every call audited.
+ */
 export interface Passthrough {
   /** Calls an upstream as the user of the request being served (from the request scope). */
   readonly fetch: PassthroughFetch;

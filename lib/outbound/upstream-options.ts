@@ -54,6 +54,7 @@ export const upstreamSchema = z.strictObject({
   dangerouslySkipAudienceCheck: z.boolean().optional(),
 });
 
+/** One allow-listed upstream: its origin, its audience, its credential strategy, its limits. */
 export type UpstreamOptions = z.input<typeof upstreamSchema>;
 
 /** An upstream as the passthrough client uses it, with defaults applied. */

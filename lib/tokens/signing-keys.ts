@@ -13,6 +13,7 @@ import { MIN_HMAC_SECRET_BYTES, MIN_RSA_MODULUS_BITS } from '../bearer/algorithm
 
 /** The algorithms the package signs its own tokens with. */
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256', 'HS256'] as const;
+/** An algorithm the package signs its own tokens with. */
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 const keyObject = z.custom<KeyObject>(
@@ -42,6 +43,7 @@ export const signingKeySchema = z.union([
   }),
 ]);
 
+/** One signing key as the options take it: a private key (PEM, JWK or KeyObject) or a secret. */
 export type SigningKeyOptions = z.input<typeof signingKeySchema>;
 
 /** A key ready to sign with, and what verifiers need to check its signatures. */

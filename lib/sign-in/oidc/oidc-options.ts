@@ -68,6 +68,7 @@ export const oidcOptionsSchema = z.strictObject({
   now: functionOption<() => number>().optional(),
 });
 
+/** Options of `createOidcSignIn()`, in the shape of a data gateway's OAuth service settings. */
 export type OidcSignInOptions = z.input<typeof oidcOptionsSchema>;
 
 /** The claim preset for each provider name. */

@@ -59,5 +59,7 @@ export const SAML_PRESETS = Object.freeze({
   },
 } satisfies Record<string, SamlAttributeNames>);
 
+/** A SAML IdP whose attribute names are known (`entra`, `adfs`, `okta`...). */
 export type SamlPresetName = keyof typeof SAML_PRESETS;
+/** Every SAML preset's name, for option validation and documentation. */
 export const SAML_PRESET_NAMES = Object.keys(SAML_PRESETS) as [SamlPresetName, ...SamlPresetName[]];
