@@ -8,7 +8,7 @@ import { credentialOf, type Identity } from '../core/identity.js';
  */
 export function checkSoleAudience(
   identity: Identity,
-  resource: URL,
+  resource: string,
   acceptOtherAudiences: boolean,
 ): void {
   if (acceptOtherAudiences) return;
@@ -24,7 +24,7 @@ export function checkSoleAudience(
 }
 
 /** A resource URI and an audience name the same server: fragment and one trailing slash aside. */
-function sameResource(audience: string, resource: URL): boolean {
+function sameResource(audience: string, resource: string): boolean {
   const trim = (value: string) => value.replace(/#.*$/su, '').replace(/\/$/u, '');
-  return trim(audience) === trim(resource.href);
+  return trim(audience) === trim(resource);
 }

@@ -6,13 +6,14 @@ import { credentialOf, type Identity } from '../core/identity.js';
  * `extra.authInfo`. The token stays on the server, as the SDK expects (it is never sent to the
  * MCP client or a tool's output); the package's `Identity` is under `extra.identity`.
  */
-export function authInfoOf(identity: Identity, resource: URL): AuthInfo {
+export function authInfoOf(identity: Identity, resource: string): AuthInfo {
   return {
     token: credentialOf(identity)?.value ?? '',
     clientId: identity.clientId ?? '',
     scopes: [...identity.scopes],
     ...(identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt }),
-    resource,
+    // A URL of its own per request: a tool that edits it changes nothing for anyone else.
+    resource: new URL(resource),
     extra: { identity, subject: identity.subject, username: identity.username },
   };
 }

@@ -65,7 +65,11 @@ export async function jsonBodyOf(
   req: IncomingMessage & { body?: unknown },
   maxBytes: number,
 ): Promise<unknown> {
-  if (req.body !== undefined) return req.body;
+  if (req.body !== undefined) {
+    // Parsed by a body parser with limits of its own; the declared size still has to fit here.
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge(maxBytes);
+    return req.body;
+  }
   const type = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
     throw new IdentityError(
@@ -82,16 +86,20 @@ export async function jsonBodyOf(
 }
 
 async function readBounded(req: IncomingMessage, maxBytes: number): Promise<string> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  const tooLarge = () =>
-    new IdentityError('request_too_large', `The request body is larger than ${maxBytes} bytes.`);
-  if (declared > maxBytes) throw tooLarge();
+  if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     total += chunk.byteLength;
-    if (total > maxBytes) throw tooLarge();
+    if (total > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+function tooLarge(maxBytes: number): IdentityError {
+  return new IdentityError(
+    'request_too_large',
+    `The request body is larger than ${maxBytes} bytes; send smaller messages.`,
+  );
 }

@@ -11,7 +11,7 @@ import { requestIdFrom } from '../core/request-id.js';
 import { checkSoleAudience } from './audience.js';
 import { authInfoOf } from './auth-info.js';
 import type { CallPolicy } from './call-policy.js';
-import { jsonBodyOf, rpcCallsOf } from './json-rpc.js';
+import { jsonBodyOf, rpcCallsOf, type RpcCall } from './json-rpc.js';
 import { mcpErrorResponse, type ChallengeContext } from './mcp-challenge.js';
 import type { SessionBinding } from './session-guard.js';
 
@@ -25,7 +25,8 @@ export interface McpGuardSettings {
   readonly sessions: SessionBinding;
   readonly trail: AuditTrail;
   readonly source: string;
-  readonly resource: URL;
+  /** The resource URI, as configured. */
+  readonly resource: string;
   readonly acceptOtherAudiences: boolean;
   readonly challenge: ChallengeContext;
   readonly maxBodyBytes: number;
@@ -37,13 +38,15 @@ export interface McpGuardSettings {
 interface Exchange {
   readonly req: McpHttpRequest;
   readonly requestId: string;
+  /** Read at the start: a request whose body was cut short has lost its socket by the end. */
+  readonly ip: string | undefined;
 }
 
 function factsOf(exchange: Exchange): RequestFacts {
   return {
     method: exchange.req.method ?? 'POST',
     path: auditedPathOf(exchange.req.url ?? '/'),
-    ip: exchange.req.socket.remoteAddress,
+    ip: exchange.ip,
     requestId: exchange.requestId,
   };
 }
@@ -62,7 +65,8 @@ export async function guardMcpRequest(
 ): Promise<void> {
   const requestId = requestIdFrom(req.headers, settings.generateRequestId);
   res.setHeader('X-Request-Id', requestId);
-  const audit = new RequestAudit<Exchange>({ req, requestId }, factsOf);
+  const ip = req.socket.remoteAddress;
+  const audit = new RequestAudit<Exchange>({ req, requestId, ip }, factsOf);
   audit.trail = settings.trail;
   audit.source = settings.source;
   let identity: Identity | undefined;
@@ -83,7 +87,7 @@ export async function guardMcpRequest(
   const scope = {
     identity,
     requestId,
-    ip: req.socket.remoteAddress,
+    ip,
     source: settings.source,
     response: res,
     traceparent: req.headers['traceparent'],
@@ -126,13 +130,15 @@ async function decideCalls(
   }
   const body = await jsonBodyOf(req, settings.maxBodyBytes);
   req.body = body;
-  for (const call of rpcCallsOf(body)) {
-    if (call.method === undefined) continue;
-    const refusal = await settings.policy.refusal(identity, call.method, call.target);
+  const decided = await decideEach(settings.policy, identity, rpcCallsOf(body));
+  // A batch runs whole or not at all: when one call is refused, only refusals are recorded,
+  // so that no event says "allowed" of a call that never ran.
+  const refused = decided.some((entry) => entry.refusal !== undefined);
+  for (const { call, refusal } of decided) {
     // Notifications are audited only when refused: they are the session's housekeeping.
-    if (!call.isRequest && refusal === undefined) continue;
+    if (refused ? refusal === undefined : !call.isRequest) continue;
     await audit.record({
-      action: call.method,
+      action: call.method ?? 'unknown',
       resource: call.target ?? call.method,
       identity,
       error: refusal,
@@ -140,8 +146,22 @@ async function decideCalls(
       details: call.id === undefined ? undefined : { jsonrpc_id: call.id },
       now: settings.now,
     });
-    if (refusal !== undefined) throw new AlreadyAudited(refusal);
   }
+  const first = decided.find((entry) => entry.refusal !== undefined)?.refusal;
+  if (first !== undefined) throw new AlreadyAudited(first);
+}
+
+async function decideEach(
+  policy: CallPolicy,
+  identity: Identity,
+  calls: readonly RpcCall[],
+): Promise<{ readonly call: RpcCall; readonly refusal: IdentityError | undefined }[]> {
+  const decided = [];
+  for (const call of calls) {
+    if (call.method === undefined) continue;
+    decided.push({ call, refusal: await policy.refusal(identity, call.method, call.target) });
+  }
+  return decided;
 }
 
 /** A refusal whose audit event is written: the catch-all must not write a second one. */
@@ -175,9 +195,12 @@ async function refuse(
         now: settings.now,
       });
     } catch (auditError) {
-      refusal = new IdentityError('audit_unavailable', 'The audit trail cannot be written.', {
-        cause: auditError,
-      });
+      // The trail refuses with audit_unavailable; anything else is a fault of this code.
+      refusal = isIdentityError(auditError)
+        ? auditError
+        : new IdentityError('internal_error', 'The MCP request failed unexpectedly.', {
+            cause: auditError,
+          });
     }
   }
   if (res.headersSent) {

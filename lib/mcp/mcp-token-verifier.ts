@@ -16,7 +16,7 @@ interface VerifierSettings {
   readonly policy: CallPolicy;
   readonly trail: AuditTrail;
   readonly source: string;
-  readonly resource: URL;
+  readonly resource: string;
   readonly acceptOtherAudiences: boolean;
   readonly now: () => number;
 }
@@ -32,7 +32,7 @@ export function createMcpTokenVerifier(settings: VerifierSettings): OAuthTokenVe
     async verifyAccessToken(token: string): Promise<AuthInfo> {
       const audit = new RequestAudit<string>(randomUUID(), (requestId): RequestFacts => ({
         method: 'POST',
-        path: settings.resource.pathname,
+        path: new URL(settings.resource).pathname,
         ip: undefined,
         requestId,
       }));
@@ -68,7 +68,7 @@ async function verified(settings: VerifierSettings, token: string): Promise<Iden
   const identity = await settings.authenticator.identify({
     authorization: [authorization],
     headers: { authorization },
-    url: settings.resource.pathname,
+    url: new URL(settings.resource).pathname,
     method: 'POST',
   });
   if (identity === undefined) {

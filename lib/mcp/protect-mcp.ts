@@ -86,7 +86,7 @@ export interface ProtectedMcp {
  * ```
  */
 export function protectMcp(options: McpOptions): ProtectedMcp {
-  const parsed = parseOptions(mcpOptionsSchema, options, 'protectMcp');
+  const parsed = parseOptions(mcpOptionsSchema, withIssuerAudiences(options), 'protectMcp');
   const authenticator = compileBearerAuthenticator(authenticatorOptionsOf(parsed), 'protectMcp');
   const policy = compileCallPolicy(parsed.requirements, parsed.tools);
   const document = resourceMetadataDocument({
@@ -114,6 +114,25 @@ export function protectMcp(options: McpOptions): ProtectedMcp {
   });
 }
 
+/**
+ * Each entry of `issuers` may leave out `audience`, as the single-issuer form may: on an MCP
+ * server it can only be the resource. Anything malformed is left for validation to report.
+ */
+function withIssuerAudiences(options: McpOptions): McpOptions {
+  const input: unknown = options;
+  if (typeof input !== 'object' || input === null) return options;
+  const { issuers, resource } = input as { issuers?: unknown; resource?: unknown };
+  if (!Array.isArray(issuers)) return options;
+  return {
+    ...options,
+    issuers: issuers.map((entry: unknown) =>
+      typeof entry === 'object' && entry !== null && !('audience' in entry)
+        ? { ...entry, audience: resource }
+        : entry,
+    ) as McpOptions['issuers'],
+  };
+}
+
 function guardSettingsOf(
   parsed: ParsedMcpOptions,
   authenticator: IdentifyingAuthenticator,
@@ -129,7 +148,7 @@ function guardSettingsOf(
     ),
     trail: auditTrailFrom(parsed),
     source: parsed.source ?? 'mcp-server',
-    resource: new URL(parsed.resource),
+    resource: parsed.resource,
     acceptOtherAudiences: parsed.acceptTokensForOtherAudiences ?? false,
     challenge: {
       metadataUrl,

@@ -67,7 +67,13 @@ export function serveResourceMetadata(
   const method = req.method ?? 'GET';
   res.setHeader('Access-Control-Allow-Origin', '*');
   if (method === 'OPTIONS') {
-    res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS' }).end();
+    // MCP clients in a browser send their protocol version header with the request.
+    res
+      .writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+        'Access-Control-Allow-Headers': 'MCP-Protocol-Version',
+      })
+      .end();
     return true;
   }
   if (method !== 'GET' && method !== 'HEAD') {
