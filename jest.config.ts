@@ -15,6 +15,7 @@ const config: Config = {
     '^express-identity-passthrough/saml$': '<rootDir>/lib/saml.ts',
     '^express-identity-passthrough/oidc$': '<rootDir>/lib/oidc.ts',
     '^express-identity-passthrough/mcp$': '<rootDir>/lib/mcp.ts',
+    '^express-identity-passthrough/redis$': '<rootDir>/lib/redis.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

@@ -112,10 +112,12 @@ const { createLdapAuthenticator } = require('express-identity-passthrough/ldap')
 const { createSamlSignIn } = require('express-identity-passthrough/saml');
 const { createOidcSignIn } = require('express-identity-passthrough/oidc');
 const { protectMcp } = require('express-identity-passthrough/mcp');
-console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError, typeof createLdapAuthenticator, typeof createSamlSignIn, typeof createOidcSignIn, typeof protectMcp]));
+const { createRedisStores } = require('express-identity-passthrough/redis');
+console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError, typeof createLdapAuthenticator, typeof createSamlSignIn, typeof createOidcSignIn, typeof protectMcp, typeof createRedisStores]));
 `,
   );
   expect(JSON.parse(run(process.execPath, ['consumer.cjs'], scratch))).toEqual([
+    'function',
     'function',
     'function',
     'function',

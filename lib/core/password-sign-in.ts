@@ -36,7 +36,7 @@ export interface PasswordAuthenticator {
  * async authenticate({ username, password }, context) {
  *   const user = await users.findByLogin(username); // by name, email, employee number...
  *   if (user === undefined) throw refused();
- *   context?.guardAccount(user.id); // 429 here if this person is over the limit
+ *   await context?.guardAccount(user.id); // 429 here if this person is over the limit
  *   if (!(await verify(user.passwordHash, password))) throw refused();
  *   if (user.mustChangePassword) {
  *     context?.passwordAccepted(); // refused, but not a guess
@@ -54,8 +54,10 @@ export interface PasswordSignInContext {
    * had too many failures under any of its names; otherwise the attempt counts against it too.
    * Directories lock the account, not the name: without this, `jsmith`, `john.smith@company.com`
    * and the mail address would each get the allowance, and together lock the person out.
+   * Await it: a throttle shared by several instances answers through its store. (One not
+   * awaited still refuses the sign-in, but only after the password has reached the directory.)
    */
-  guardAccount(accountKey: string): void;
+  guardAccount(accountKey: string): Promise<void>;
   /**
    * Call when the password was verified right and the sign-in is refused all the same (it must
    * be changed, it has expired): the refusal is not a guess, and does not count. Call it only
@@ -76,9 +78,15 @@ export async function signInWithPassword(
   attempt: SignInAttempt | undefined,
 ): Promise<Identity> {
   const reported = { passwordAccepted: false };
+  const guards: Promise<void>[] = [];
   const context: PasswordSignInContext = Object.freeze({
     guardAccount(accountKey: string) {
-      attempt?.resolvedTo(accountKey);
+      // A throttle in memory refuses at once (a throw, as before stores could be shared); one
+      // in Redis answers with a promise, read again below whether or not it was awaited.
+      const guarded = Promise.resolve(attempt?.resolvedTo(accountKey));
+      guarded.catch(() => undefined);
+      guards.push(guarded);
+      return guarded;
     },
     passwordAccepted() {
       reported.passwordAccepted = true;
@@ -86,7 +94,9 @@ export async function signInWithPassword(
   });
   try {
     const identity = await authenticator.authenticate(credentials, context);
-    attempt?.succeeded();
+    // An account guard the authenticator did not await still refuses the sign-in.
+    await Promise.all(guards);
+    await settle(() => attempt?.succeeded());
     return identity;
   } catch (error) {
     if (
@@ -94,9 +104,21 @@ export async function signInWithPassword(
       !isIdentityError(error) ||
       error.code !== 'invalid_credentials'
     ) {
-      attempt?.uncounted();
+      await settle(() => attempt?.uncounted());
     }
     throw error;
+  }
+}
+
+/**
+ * Settles an attempt. A store that fails here leaves the attempt counted (the throttle is then
+ * stricter, never looser), and must not turn the sign-in's own outcome into an outage.
+ */
+async function settle(step: () => void | Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch {
+    // Deliberately ignored: see above.
   }
 }
 

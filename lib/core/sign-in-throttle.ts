@@ -37,9 +37,11 @@ export interface SignInThrottle {
   /**
    * Starts an attempt: throws `too_many_attempts` (with `Retry-After`) when the name typed or the
    * client is blocked, otherwise counts the attempt as a failure until it is settled. Counting
-   * first means concurrent attempts cannot all slip under the limit together.
+   * first means concurrent attempts cannot all slip under the limit together. A throttle shared
+   * by several instances (Redis) answers with a promise, and a store it cannot reach is
+   * `session_store_unavailable` (503): guesses are never let through uncounted.
    */
-  attempt(account: string, client: string | undefined): SignInAttempt;
+  attempt(account: string, client: string | undefined): SignInAttempt | Promise<SignInAttempt>;
 }
 
 /** One sign-in attempt, counted as failed unless settled otherwise. */
@@ -53,13 +55,25 @@ export interface SignInAttempt {
    * A refusal here leaves the attempt unsettled; settle it `uncounted()`, as the guess never
    * reached the directory.
    */
-  resolvedTo(accountKey: string): void;
+  resolvedTo(accountKey: string): void | Promise<void>;
   /** The password was right: the counts of the name and of the account are cleared. */
-  succeeded(): void;
+  succeeded(): void | Promise<void>;
   /**
    * Not the user's guess (the directory was down, the request malformed, the password right but
    * the account unusable): uncounted.
    */
+  uncounted(): void | Promise<void>;
+}
+
+/** The in-memory throttle answers at once: nothing to await. */
+export interface LocalSignInThrottle extends SignInThrottle {
+  attempt(account: string, client: string | undefined): LocalSignInAttempt;
+}
+
+/** An attempt of the in-memory throttle. */
+export interface LocalSignInAttempt extends SignInAttempt {
+  resolvedTo(accountKey: string): void;
+  succeeded(): void;
   uncounted(): void;
 }
 
@@ -107,7 +121,7 @@ interface Counted {
  * reset, locks the account. Failures the directory saw from elsewhere (a typo at the Windows
  * logon) also count towards its threshold; the throttle cannot see those.
  */
-export function createSignInThrottle(options: SignInThrottleOptions = {}): SignInThrottle {
+export function createSignInThrottle(options: SignInThrottleOptions = {}): LocalSignInThrottle {
   const perAccount = options.maxFailuresPerAccount ?? DEFAULT_MAX_FAILURES_PER_ACCOUNT;
   const tally = (limit: number, scope: Tally['scope']): Tally => ({
     windows: new LRUCache<string, Window>({ max: options.maxEntries ?? 10_000 }),

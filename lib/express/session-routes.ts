@@ -51,11 +51,13 @@ const sessionRoutesSchema = z.strictObject({
    * that ignore the context, names are counted as typed (case, the UPN domain and `DOMAIN\`
    * folded), so two names of one person not related by that folding each get the allowance.
    * **Warning:** `false` lets anyone guess passwords as fast as the directory answers, and lock
-   * any account whose name they know.
+   * any account whose name they know. Several instances share one throttle (a `SignInThrottle`
+   * such as `createRedisStores().signInThrottle()`), or each lets the allowance through.
    */
   throttle: z
     .union([
       z.literal(false),
+      objectWithMethods<SignInThrottle>(['attempt'], 'must be a SignInThrottle: { attempt }'),
       z.strictObject({
         maxFailuresPerAccount: z.number().int().min(1).max(1_000).optional(),
         maxFailuresPerClient: z.number().int().min(1).max(100_000).optional(),
@@ -89,8 +91,7 @@ export function sessionRoutes(options: SessionRoutesOptions): Router {
   const parsed = parseOptions(sessionRoutesSchema, options, 'sessionRoutes');
   const { tokens, passwordSignIn, source, generateRequestId } = parsed;
   const now = parsed.now ?? Date.now;
-  const throttle =
-    parsed.throttle === false ? undefined : createSignInThrottle({ ...parsed.throttle, now });
+  const throttle = throttleOf(parsed.throttle, now);
   const body = [
     express.json({ limit: MAX_BODY_BYTES, strict: true }),
     express.urlencoded({ limit: MAX_BODY_BYTES, extended: false, parameterLimit: 10 }),
@@ -151,7 +152,7 @@ function signInWith(
       throw new IdentityError('invalid_request', 'Send "username" or "email", not both.');
     }
     const credentials = readPasswordCredentials(name, form['password']);
-    const attempt = throttle?.attempt(credentials.username, req.ip);
+    const attempt = await throttle?.attempt(credentials.username, req.ip);
     // The authenticator tells the throttle which account the name is, once it knows: every
     // name a directory accepts for one person shares that person's allowance.
     const identity = await signInWithPassword(passwordSignIn, credentials, attempt);
@@ -305,4 +306,13 @@ function bodyError(error: unknown): unknown {
     );
   }
   return error;
+}
+
+function throttleOf(
+  option: z.output<typeof sessionRoutesSchema>['throttle'],
+  now: () => number,
+): SignInThrottle | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && 'attempt' in option) return option;
+  return createSignInThrottle({ ...option, now });
 }

@@ -36,7 +36,27 @@ const exchangeSchema = z.strictObject({
   ).optional(),
   /** Default: 1000 exchanged tokens cached (per user token and upstream). */
   cacheMaxEntries: z.number().int().min(0).max(100_000).optional(),
+  /**
+   * A cache shared by several instances (`createRedisStores().exchangedTokens`), instead of
+   * this instance's memory. A cache that fails is read as a miss: the token is exchanged again.
+   */
+  cache: objectWithMethods<ExchangedTokenCache>(
+    ['get', 'set'],
+    'must be an exchanged-token cache: { get, set }',
+  ).optional(),
 });
+
+/** A token obtained by exchange, and when it expires (milliseconds since the epoch). */
+export interface ExchangedToken {
+  readonly token: string;
+  readonly expiresAtMs: number;
+}
+
+/** Where exchanged tokens are reused from, keyed by a hash of the user's token and the upstream. */
+export interface ExchangedTokenCache {
+  get(key: string): ExchangedToken | undefined | Promise<ExchangedToken | undefined>;
+  set(key: string, token: ExchangedToken): void | Promise<void>;
+}
 
 /** Options of {@link exchangeStrategy}. */
 export type ExchangeStrategyOptions = z.input<typeof exchangeSchema>;
@@ -57,9 +77,7 @@ export type ExchangeStrategyOptions = z.input<typeof exchangeSchema>;
 export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialStrategy {
   const parsed = parseOptions(exchangeSchema, options, 'exchangeStrategy');
   const grant = parsed.grant ?? 'token-exchange';
-  const maxEntries = parsed.cacheMaxEntries ?? 1_000;
-  const cache =
-    maxEntries === 0 ? undefined : new LRUCache<string, ExchangedToken>({ max: maxEntries });
+  const cache = parsed.cache ?? memoryCache(parsed.cacheMaxEntries ?? 1_000);
 
   return Object.freeze({
     name: 'exchange',
@@ -73,14 +91,18 @@ export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialSt
       }
       const subject = await subjectToken(parsed, identity);
       const key = `${createHash('sha256').update(subject).digest('base64url')} ${upstream.audience}`;
-      const cached = cache?.get(key);
+      const cached = await readCache(cache, key);
       if (cached !== undefined && cached.expiresAtMs - EXPIRY_MARGIN_MS > Date.now()) {
         return cached.token;
       }
       const config = await parsed.oidc.configuration();
       const response = await requestExchange(config, grant, subject, upstream);
       const expiresIn = typeof response.expires_in === 'number' ? response.expires_in : 60;
-      cache?.set(key, { token: response.access_token, expiresAtMs: Date.now() + expiresIn * 1000 });
+      const exchanged = {
+        token: response.access_token,
+        expiresAtMs: Date.now() + expiresIn * 1000,
+      };
+      await writeCache(cache, key, exchanged);
       return response.access_token;
     },
   } satisfies CredentialStrategy);
@@ -88,9 +110,31 @@ export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialSt
 
 type ParsedExchangeOptions = z.output<typeof exchangeSchema>;
 
-interface ExchangedToken {
-  readonly token: string;
-  readonly expiresAtMs: number;
+function memoryCache(maxEntries: number): ExchangedTokenCache | undefined {
+  if (maxEntries === 0) return undefined;
+  const entries = new LRUCache<string, ExchangedToken>({ max: maxEntries });
+  return { get: (key) => entries.get(key), set: (key, token) => void entries.set(key, token) };
+}
+
+// The cache only saves exchanges: one that cannot answer is a miss, never a refused call.
+async function readCache(cache: ExchangedTokenCache | undefined, key: string) {
+  try {
+    return await cache?.get(key);
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeCache(
+  cache: ExchangedTokenCache | undefined,
+  key: string,
+  token: ExchangedToken,
+): Promise<void> {
+  try {
+    await cache?.set(key, token);
+  } catch {
+    // A miss next time; see readCache.
+  }
 }
 
 // The user's token to exchange: their OIDC session's access token, or the bearer token the

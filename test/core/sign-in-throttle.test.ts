@@ -3,13 +3,13 @@ import {
   clientName,
   createSignInThrottle,
   DEFAULT_MAX_FAILURES_PER_ACCOUNT,
-  type SignInThrottle,
+  type LocalSignInThrottle,
 } from '../../lib/core/sign-in-throttle.js';
 
 const MINUTE = 60 * 1000;
 
 /** How many failed attempts in a row for `account` the throttle lets through now (at most 100). */
-function allowed(throttle: SignInThrottle, account: string): number {
+function allowed(throttle: LocalSignInThrottle, account: string): number {
   for (let count = 0; count < 100; count++) {
     try {
       throttle.attempt(account, undefined);
@@ -86,7 +86,7 @@ describe('SignInAttempt.resolvedTo: counting the account, not the name typed', (
   const GUID = '5f0c5a4e-1b2c-4d3e-8f90-a1b2c3d4e5f6';
 
   /** One failed sign-in under `name`: the status the client would get. */
-  function fail(throttle: SignInThrottle, name: string, key: string | undefined): 401 | 429 {
+  function fail(throttle: LocalSignInThrottle, name: string, key: string | undefined): 401 | 429 {
     try {
       const attempt = throttle.attempt(name, '10.0.0.1');
       try {

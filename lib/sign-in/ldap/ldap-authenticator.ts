@@ -159,7 +159,7 @@ async function searchThenBind(
   const entry = await findUser(directory, client, mode.filter(username));
   // Each login attribute is another name for this one entry, whose failures the directory's
   // lockout counts together: so must the throttle, before the password is tried.
-  context?.guardAccount(accountKey(entry, directory.mapping.subjectAttribute));
+  await context?.guardAccount(accountKey(entry, directory.mapping.subjectAttribute));
   await userBind(client, entry.dn, password, { entry, context });
   // Groups are read with the search account's rights, not the user's.
   await step('service_bind', () => client.bind(mode.bindDn, mode.bindPassword));
@@ -198,7 +198,7 @@ async function bindByDn(
   // split/join rather than replace(): a replacement string interprets `$'` and `$&`.
   const dn = mode.template.split('{username}').join(escapeDnValue(username));
   // The DN is the entry the directory counts failures on, as far as text can tell.
-  context?.guardAccount(comparableDn(dn));
+  await context?.guardAccount(comparableDn(dn));
   await userBind(client, dn, password, { context });
   return readEntry(directory, client, dn);
 }

@@ -6,6 +6,9 @@ import { idpUnavailable } from './oidc-errors.js';
 import type { OidcSettings } from './oidc-settings.js';
 import type { IdpTokens } from './oidc-token-store.js';
 
+/** How often an instance waiting for another's refresh reads the store again. */
+const REFRESH_POLL_MS = 100;
+
 const TOKEN_STORE_DOWN =
   "The store of users' identity-provider tokens cannot be reached; retry shortly.";
 
@@ -15,7 +18,10 @@ const TOKEN_STORE_DOWN =
  * `session_store_unavailable` (503).
  */
 export class OidcSessionTokens {
-  readonly #settings: Pick<OidcSettings, 'store' | 'now' | 'refreshBeforeMs' | 'resource'>;
+  readonly #settings: Pick<
+    OidcSettings,
+    'store' | 'now' | 'refreshBeforeMs' | 'resource' | 'timeoutMs'
+  >;
   readonly #discover: OidcDiscovery;
   // One refresh per session at a time: concurrent agent calls share it, and a rotating refresh
   // token is never spent twice (which many IdPs punish by revoking the whole grant).
@@ -62,7 +68,41 @@ export class OidcSessionTokens {
     return this.#refresh(sessionId, current);
   }
 
+  /**
+   * Refreshes under the store's lock when it has one (several instances): the instance that
+   * takes it refreshes, the others wait for the tokens it stores.
+   */
   async #refresh(sessionId: string, current: IdpTokens): Promise<string> {
+    const { store, timeoutMs } = this.#settings;
+    if (store.lock === undefined) return this.#refreshNow(sessionId, current);
+    const lockMs = timeoutMs * 2;
+    const release = await storeCall(() => store.lock?.(sessionId, lockMs), TOKEN_STORE_DOWN);
+    if (release === undefined) return this.#refreshedElsewhere(sessionId, current, lockMs);
+    try {
+      // Another instance may have refreshed between the read and the lock.
+      const latest = await storeCall(() => store.get(sessionId), TOKEN_STORE_DOWN);
+      if (latest === undefined) throw sessionExpired('no_tokens');
+      if (latest.accessToken !== current.accessToken) return latest.accessToken;
+      return await this.#refreshNow(sessionId, latest);
+    } finally {
+      // An expired lock needs no release; one that fails to release expires on its own.
+      await release().catch(() => undefined);
+    }
+  }
+
+  /** Waits (bounded by the lock's life) for the refresh another instance is making. */
+  async #refreshedElsewhere(sessionId: string, current: IdpTokens, lockMs: number) {
+    const { store } = this.#settings;
+    for (let waited = 0; waited < lockMs; waited += REFRESH_POLL_MS) {
+      await new Promise((resolve) => setTimeout(resolve, REFRESH_POLL_MS));
+      const latest = await storeCall(() => store.get(sessionId), TOKEN_STORE_DOWN);
+      if (latest === undefined) throw sessionExpired('no_tokens');
+      if (latest.accessToken !== current.accessToken) return latest.accessToken;
+    }
+    throw idpUnavailable('refresh', new Error('another instance did not finish the refresh'));
+  }
+
+  async #refreshNow(sessionId: string, current: IdpTokens): Promise<string> {
     if (current.refreshToken === undefined) {
       throw sessionExpired('no_refresh_token');
     }

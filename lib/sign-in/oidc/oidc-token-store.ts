@@ -18,6 +18,13 @@ export interface OidcTokenStore {
   /** Keeps the tokens until `tokens.sessionEndsAtMs`. */
   set(sessionId: string, tokens: IdpTokens): void | Promise<void>;
   delete(sessionId: string): void | Promise<void>;
+  /**
+   * Optional, for stores shared by several instances: takes the session's refresh lock for
+   * `ttlMs`, returning its release, or undefined when another instance holds it. Without it,
+   * two instances could refresh one session at once and spend its refresh token twice (which
+   * many IdPs punish by revoking the grant).
+   */
+  lock?(sessionId: string, ttlMs: number): Promise<(() => Promise<void>) | undefined>;
 }
 
 /** Default: 100000 sessions in the memory token store. */

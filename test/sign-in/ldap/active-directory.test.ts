@@ -355,7 +355,7 @@ describe('the throttle counts the account, not the name: no guessing through the
   function acceptedCounter() {
     const told = { accepted: 0 };
     const context: PasswordSignInContext = {
-      guardAccount: () => undefined,
+      guardAccount: () => Promise.resolve(),
       passwordAccepted: () => {
         told.accepted += 1;
       },

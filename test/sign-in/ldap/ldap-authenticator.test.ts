@@ -197,7 +197,7 @@ function recordingContext(binds: readonly string[], refuse?: IdentityError) {
   const context: PasswordSignInContext = {
     guardAccount(key) {
       told.guarded.push({ key, bindsBefore: [...binds] });
-      if (refuse !== undefined) throw refuse;
+      return refuse === undefined ? Promise.resolve() : Promise.reject(refuse);
     },
     passwordAccepted() {
       told.passwordAccepted += 1;
