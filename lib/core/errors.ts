@@ -62,12 +62,18 @@ const ERROR_TABLE = {
   upstream_refused: { status: 403, bearerError: undefined },
   // The IdP would not exchange the user's token for one for this upstream.
   token_exchange_refused: { status: 403, bearerError: undefined },
+  // SQL an agent sent: not valid SQL (400), refused before it ran (403), or refused by the
+  // database itself (its permissions, a constraint: 422).
+  sql_invalid: { status: 400, bearerError: undefined },
+  sql_refused: { status: 403, bearerError: undefined },
+  sql_failed: { status: 422, bearerError: undefined },
   // 5xx: our side or the identity provider's, never the user's fault, so never a 401.
   authentication_not_configured: { status: 500, bearerError: undefined },
   internal_error: { status: 500, bearerError: undefined },
   identity_provider_unavailable: { status: 503, bearerError: undefined },
   audit_unavailable: { status: 503, bearerError: undefined },
   session_store_unavailable: { status: 503, bearerError: undefined },
+  database_unavailable: { status: 503, bearerError: undefined },
   upstream_unavailable: { status: 502, bearerError: undefined },
   upstream_error: { status: 502, bearerError: undefined },
   upstream_response_too_large: { status: 502, bearerError: undefined },
@@ -96,7 +102,9 @@ const CLIENT_MESSAGES: Readonly<Record<ServerErrorCode, string>> = {
   audit_unavailable:
     "The audit trail cannot be written, and this service does not act without it; retry shortly, or ask the operator to check the audit log's destination (disk space, log shipper).",
   session_store_unavailable:
-    'The session store is unavailable, so the session cannot be checked; retry shortly, or ask the operator to check the session store.',
+    'The session store (sign-outs, sign-in state, the sign-in throttle) is unavailable, so this request cannot be decided safely; retry shortly, or ask the operator to check the session store.',
+  database_unavailable:
+    'The database could not be reached; retry shortly, or ask the operator to check the database.',
   upstream_unavailable: 'The data API could not be reached; retry shortly.',
   upstream_error:
     "The data API failed to answer this request; retry, or give the operator the request id (the audit log has the data API's answer).",

@@ -28,6 +28,23 @@ export const redisStoresSchema = z.strictObject({
    */
   encryptionKeys: z.array(encryptionKey).min(1).max(10).optional(),
   /**
+   * A secret (32 bytes or more, a Buffer or base64) for the keys of guessable names: the
+   * throttle's account names and client addresses are stored as HMACs with it, so that a dump
+   * of Redis cannot be matched against a list of names. Default: derived from the first of
+   * `encryptionKeys`; without either, plain SHA-256.
+   */
+  nameHashSecret: z
+    .union([
+      z.instanceof(Buffer).refine((key) => key.length >= 32, 'must be at least 32 bytes'),
+      z
+        .string()
+        .refine(
+          (key) => Buffer.from(key, 'base64').length >= 32,
+          'must be at least 32 bytes in base64',
+        ),
+    ])
+    .optional(),
+  /**
    * Default: 0 (off). How long this instance may remember that a session is not signed out.
    * **Trade-off:** a sign-out through another instance takes up to this long to be seen here.
    */

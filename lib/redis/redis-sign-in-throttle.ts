@@ -52,6 +52,7 @@ interface Counter {
 export function redisSignInThrottle(
   redis: RedisCommands,
   prefix: string,
+  nameSecret: Buffer | undefined,
   options: SignInThrottleOptions = {},
 ): SignInThrottle {
   const perAccount = options.maxFailuresPerAccount ?? DEFAULT_MAX_FAILURES_PER_ACCOUNT;
@@ -59,7 +60,7 @@ export function redisSignInThrottle(
   const windowMs = options.windowMs ?? DEFAULT_FAILURE_WINDOW_MS;
   const counter = (kind: 'name' | 'account' | 'client', id: string): Counter => ({
     // One hash tag for every throttle key: a Redis Cluster runs the scripts over several of them.
-    key: hashedKey(prefix, `{throttle}-${kind}`, id),
+    key: hashedKey(prefix, `{throttle}-${kind}`, id, nameSecret),
     limit: kind === 'client' ? perClient : perAccount,
     // As in memory: an account's window restarts with each failure, a client's does not.
     sliding: kind !== 'client',

@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import type { SignInThrottle, SignInThrottleOptions } from '../core/sign-in-throttle.js';
 import { parseOptions } from '../core/options.js';
 import type { McpSessionStore } from '../mcp/session-binding.js';
@@ -76,6 +77,7 @@ export function createRedisStores(options: RedisStoresOptions): RedisStores {
     'exchangedTokens',
   );
   const cache = cacheMs > 0 ? createRevocationCache(cacheMs) : undefined;
+  const nameSecret = nameSecretOf(parsed.nameHashSecret, keys[0]?.key);
   return Object.freeze({
     sessions: redisSessionStore(redis, prefix, cache),
     samlAssertions: redisAssertionStore(redis, prefix),
@@ -88,6 +90,17 @@ export function createRedisStores(options: RedisStoresOptions): RedisStores {
     },
     mcpSessions: redisMcpSessionStore(redis, prefix),
     signInThrottle: (throttleOptions?: SignInThrottleOptions) =>
-      redisSignInThrottle(redis, prefix, throttleOptions),
+      redisSignInThrottle(redis, prefix, nameSecret, throttleOptions),
   });
+}
+
+// The secret of the throttle's keys: the one given, or one derived from the first encryption
+// key (HKDF, so the encryption key itself is never used for anything else).
+function nameSecretOf(
+  given: string | Buffer | undefined,
+  encryptionKey: Buffer | undefined,
+): Buffer | undefined {
+  if (given !== undefined) return typeof given === 'string' ? Buffer.from(given, 'base64') : given;
+  if (encryptionKey === undefined) return undefined;
+  return Buffer.from(hkdfSync('sha256', encryptionKey, '', 'eip redis name keys', 32));
 }

@@ -14,7 +14,7 @@ describe('IdentityError', () => {
   test('every code maps to a status in 400-504 and 5xx codes are not exposed', () => {
     for (const code of IDENTITY_ERROR_CODES) {
       const error = new IdentityError(code, 'message');
-      expect([400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504]).toContain(error.status);
+      expect([400, 401, 403, 404, 413, 415, 422, 429, 500, 502, 503, 504]).toContain(error.status);
       expect(error.expose).toBe(error.status < 500);
       expect(isIdentityError(error)).toBe(true);
     }

@@ -1,7 +1,7 @@
 // Each Redis store against a real redis-server, through both clients users run (node-redis and
 // ioredis): what it keeps, for how long, atomically where it must, hashed or encrypted, and how
 // it fails when Redis cannot answer.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { IdentityError } from 'express-identity-passthrough';
@@ -227,6 +227,24 @@ describe('options', () => {
     expect(() => withoutKeys.oidcTokens).toThrow(/option "encryptionKeys" is needed/);
     // Positive control.
     expect(createRedisStores({ client }).sessions).toBeDefined();
+  });
+
+  test('account names are keyed with a secret when there is one: a list of names does not reverse them', async () => {
+    const client = await nodeRedis();
+    const hashOf = (name: string) => createHash('sha256').update(name).digest('base64url');
+    const plain = createRedisStores({ client, prefix: 'plain:' }).signInThrottle();
+    await plain.attempt('gina', undefined);
+    expect(await dump('plain:')).toContain(hashOf('gina'));
+    const keyed = createRedisStores({
+      client,
+      prefix: 'keyed:',
+      encryptionKeys: [{ id: 'k', key: KEY }],
+    });
+    await keyed.signInThrottle().attempt('gina', '192.0.2.1');
+    const stored = await dump('keyed:');
+    expect(stored).not.toContain(hashOf('gina'));
+    expect(stored).not.toContain(hashOf('192.0.2.1'));
+    expect(stored).toContain('keyed:{throttle}-name:');
   });
 
   test('rotation: a value written under the old key is read after a new key is put first', async () => {
