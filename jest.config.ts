@@ -16,6 +16,7 @@ const config: Config = {
     '^express-identity-passthrough/oidc$': '<rootDir>/lib/oidc.ts',
     '^express-identity-passthrough/mcp$': '<rootDir>/lib/mcp.ts',
     '^express-identity-passthrough/redis$': '<rootDir>/lib/redis.ts',
+    '^express-identity-passthrough/postgres$': '<rootDir>/lib/postgres.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

@@ -49,8 +49,10 @@ const install = () =>
 // images ship one that forbids everything) is the machine's own and stays as it is; ours carries
 // a marker, so that one left behind by an interrupted run is recognised and removed.
 const POLICY = '/usr/sbin/policy-rc.d';
-const MARKER = '# written by express-identity-passthrough scripts/ensure-redis.mjs';
-const ours = () => existsSync(POLICY) && readFileSync(POLICY, 'utf8').includes(MARKER);
+// Any of the project's install scripts (ensure-postgres.mjs writes the same prefix).
+const MARKER_PREFIX = '# written by express-identity-passthrough scripts/';
+const MARKER = `${MARKER_PREFIX}ensure-redis.mjs`;
+const ours = () => existsSync(POLICY) && readFileSync(POLICY, 'utf8').includes(MARKER_PREFIX);
 const wasListening = await listening(DEFAULT_PORT);
 const writePolicy = !existsSync(POLICY) || ours();
 let installed = false;

@@ -44,12 +44,14 @@ function jestRun(label, command, prefix) {
 }
 
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
-// The tests run real servers: OpenLDAP's slapd, Samba's AD domain controller and Redis. Each
-// script installs its server when it can (root with apt-get) or prints the exact install line.
+// The tests run real servers: OpenLDAP's slapd, Samba's AD domain controller, Redis and
+// PostgreSQL. Each script installs its server when it can (root with apt-get) or prints the exact
+// install line.
 if (
   !step('system packages: OpenLDAP', process.execPath, ['scripts/ensure-slapd.mjs']) ||
   !step('system packages: Samba AD', 'bash', ['scripts/ad/samba-ad.sh', 'install']) ||
-  !step('system packages: Redis', process.execPath, ['scripts/ensure-redis.mjs'])
+  !step('system packages: Redis', process.execPath, ['scripts/ensure-redis.mjs']) ||
+  !step('system packages: PostgreSQL', process.execPath, ['scripts/ensure-postgres.mjs'])
 ) {
   console.error('\nTests: 0 passed, 1 failed (install the packages named above, then rerun)');
   process.exit(1);

@@ -113,10 +113,12 @@ const { createSamlSignIn } = require('express-identity-passthrough/saml');
 const { createOidcSignIn } = require('express-identity-passthrough/oidc');
 const { protectMcp } = require('express-identity-passthrough/mcp');
 const { createRedisStores } = require('express-identity-passthrough/redis');
-console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError, typeof createLdapAuthenticator, typeof createSamlSignIn, typeof createOidcSignIn, typeof protectMcp, typeof createRedisStores]));
+const { createUserQuery } = require('express-identity-passthrough/postgres');
+console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError, typeof createLdapAuthenticator, typeof createSamlSignIn, typeof createOidcSignIn, typeof protectMcp, typeof createRedisStores, typeof createUserQuery]));
 `,
   );
   expect(JSON.parse(run(process.execPath, ['consumer.cjs'], scratch))).toEqual([
+    'function',
     'function',
     'function',
     'function',

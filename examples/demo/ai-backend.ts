@@ -11,6 +11,7 @@ import {
   requireUser,
   type AuditSink,
 } from 'express-identity-passthrough';
+import type { UserQuery } from 'express-identity-passthrough/postgres';
 import { LOCAL_AUDIENCE } from '../local-issuer.js';
 import { DATA_API_AUDIENCE, DATA_API_KEY } from './orders-data-api.js';
 
@@ -25,6 +26,8 @@ export function createAiBackend(options: {
   jwksUri: string;
   dataApiOrigin: string;
   audit: AuditSink;
+  /** The SQL agent's database; without it, no /ai/sql route. */
+  sql?: UserQuery;
 }): Express {
   const passthrough = createPassthrough({
     upstreams: {
@@ -75,6 +78,23 @@ export function createAiBackend(options: {
       agent(typeof question === 'string' ? question : '').then((reply) => res.json(reply), next);
     },
   );
+  const { sql } = options;
+  if (sql !== undefined) {
+    // The agent's own SQL, run as the person who asked (read-only): the database decides.
+    app.post(
+      '/ai/sql',
+      requireUser({ roles: ['sales_readonly', 'sales_admin'] }),
+      (req, res, next) => {
+        const { query } = req.body as { query?: unknown };
+        sql
+          .query(typeof query === 'string' ? query : '')
+          .then(
+            (result) => res.json({ answer: `${result.rowCount} row(s)`, rows: result.rows }),
+            next,
+          );
+      },
+    );
+  }
   app.use(identityErrorHandler());
   return app;
 }

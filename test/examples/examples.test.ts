@@ -43,6 +43,11 @@ test('the demo plays to the end: row-level security as each user, refusals, no e
       [403, 'service_account_refused'],
       [401, 'token_signature_invalid'],
       [200, 'ok'],
+      [200, 'ok'],
+      [200, 'ok'],
+      [422, 'sql_failed'],
+      [200, 'ok'],
+      [403, 'sql_refused'],
     ]);
     // The same question, different rows: PostgreSQL's policies applied to each person.
     const items = (index: number) =>
@@ -56,6 +61,26 @@ test('the demo plays to the end: row-level security as each user, refusals, no e
       ['alice', 2, 'allowed'],
       ['bob', 1, 'allowed'],
     ]);
+    // The SQL agent: the same SQL text, each person's rows; card numbers only masked; the
+    // injected set_config refused before it ran.
+    expect(items(5)).toEqual(['Laptop', 'Dock', 'Mouse']);
+    expect(items(6)).toEqual(['Standing desk']);
+    expect(steps[7]?.body['message']).toMatch(/SQLSTATE 42501/);
+    expect((steps[8]?.body['rows'] as { card: string }[]).map((row) => row.card)).toEqual(
+      Array(3).fill('**** **** **** 1111'),
+    );
+    expect(steps[9]?.body['message']).toMatch(/set_config/);
+    const statements = demo.audit.filter((event) => event.source === 'sql-agent');
+    expect(
+      statements.map((event) => [event.user, event.action, event.outcome, event.reason]),
+    ).toEqual([
+      ['alice', 'SELECT', 'allowed', 'ok'],
+      ['bob', 'SELECT', 'allowed', 'ok'],
+      ['alice', 'SELECT', 'denied', 'sql_failed'],
+      ['alice', 'SELECT', 'allowed', 'ok'],
+      ['alice', 'SQL', 'denied', 'sql_refused'],
+    ]);
+    expect(JSON.stringify(statements)).not.toContain('4111111111111111');
     expect(demo.audit.filter((event) => event.action === 'forward')).toEqual([
       expect.objectContaining({ user: 'alice', outcome: 'denied', reason: 'upstream_not_allowed' }),
     ]);
