@@ -28,6 +28,11 @@ export interface CallPolicy {
   ): Promise<IdentityError | undefined>;
   /** The refusal of what is not a call (the GET stream, the session's DELETE). */
   sessionRefusal(identity: Identity): Promise<IdentityError | undefined>;
+  /**
+   * The server-wide requirements alone, where the calls are not seen (the SDK's
+   * `requireBearerAuth`): a tool's opt-in for service accounts does not open the server there.
+   */
+  serverRefusal(identity: Identity): Promise<IdentityError | undefined>;
   /** Whether the identity may call the tool, for hiding tools it cannot call. */
   mayCall(identity: Identity, tool: string): Promise<boolean>;
   /** The scopes every call needs, offered in the 401 challenge. */
@@ -76,6 +81,7 @@ export function compileCallPolicy(
     refusal,
     sessionRefusal: (identity: Identity) =>
       decide(serverPolicyFor(identity, anyToolForServices), identity),
+    serverRefusal: (identity: Identity) => decide(server, identity),
     mayCall: async (identity: Identity, tool: string) =>
       (await refusal(identity, 'tools/call', tool)) === undefined,
     requiredScopes: Object.freeze([...(requirements?.scopes ?? [])]),

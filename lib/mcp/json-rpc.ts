@@ -65,17 +65,19 @@ export async function jsonBodyOf(
   req: IncomingMessage & { body?: unknown },
   maxBytes: number,
 ): Promise<unknown> {
-  if (req.body !== undefined) {
-    // Parsed by a body parser with limits of its own; the declared size still has to fit here.
-    if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge(maxBytes);
-    return req.body;
-  }
+  // Checked even when a body parser ran: Express 4's leaves `{}` for another type, which the
+  // transport could then read as JSON itself, past this guard.
   const type = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
     throw new IdentityError(
       'unsupported_media_type',
       'MCP messages are sent as Content-Type: application/json.',
     );
+  }
+  if (req.body !== undefined) {
+    // Parsed by a body parser with limits of its own; the declared size still has to fit here.
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge(maxBytes);
+    return req.body;
   }
   const text = await readBounded(req, maxBytes);
   try {

@@ -41,7 +41,7 @@ export function createMcpTokenVerifier(settings: VerifierSettings): OAuthTokenVe
       let identity: Identity | undefined;
       try {
         identity = await verified(settings, token);
-        const refusal = await settings.policy.sessionRefusal(identity);
+        const refusal = await settings.policy.serverRefusal(identity);
         if (refusal !== undefined) throw refusal;
       } catch (error) {
         const refusal = isIdentityError(error)

@@ -41,7 +41,12 @@ const FORBIDDEN_FUNCTIONS = [
   /^lo_/u,
   // Text search functions that run a query given as text.
   /^ts_(stat|rewrite)$/u,
+  // Session state that outlives the call: the random generator's seed.
+  /^setseed$/u,
 ];
+
+/** Longest SQL text checked: an agent's statement, not a dump (400 `sql_invalid` beyond). */
+const MAX_SQL_CHARS = 100_000;
 
 const MAX_FILTER_ITEMS = 20;
 const MAX_CONSTANT_CHARS = 64;
@@ -63,6 +68,9 @@ export function loadSqlParser(): Promise<void> {
  */
 export async function checkStatement(sql: string, readOnly: boolean): Promise<CheckedStatement> {
   await loadSqlParser();
+  if (sql.length > MAX_SQL_CHARS) {
+    throw refused('too_long', `The statement is longer than ${MAX_SQL_CHARS} characters.`, 400);
+  }
   // Agents send the same statements again and again, with other parameters: a statement's
   // verdict depends on its text alone (and the call's read-only flag), so it is kept.
   const key = `${readOnly ? 'r' : 'w'}${sql}`;
@@ -74,8 +82,13 @@ export async function checkStatement(sql: string, readOnly: boolean): Promise<Ch
     checked.set(key, statement);
     return statement;
   } catch (error) {
-    if (error instanceof IdentityError) checked.set(key, error);
-    throw error;
+    // A tree too deep to walk is refused, not a server fault.
+    const refusal =
+      error instanceof RangeError
+        ? refused('too_deep', 'The statement is nested too deeply to check.', 400)
+        : error;
+    if (refusal instanceof IdentityError) checked.set(key, refusal);
+    throw refusal;
   }
 }
 
@@ -141,7 +154,7 @@ function inspect(kind: string, root: unknown, readOnly: boolean): void {
     root,
     (type, node) => {
       if (WRITES.has(type)) checkWrite(node, readOnly);
-      if (type === 'SelectStmt' && (node as { intoClause?: unknown }).intoClause !== undefined) {
+      if ((node as { intoClause?: unknown }).intoClause !== undefined) {
         throw refused('statement_not_allowed', 'SELECT INTO creates a table; it is not run.');
       }
       if (type === 'FuncCall') checkFunction(node);
@@ -190,7 +203,9 @@ function tablesOf(root: unknown, ctes: ReadonlySet<string>): string[] {
         visit(query, new Set([...inner].filter((name) => name !== own)));
       }
     }
-    if (typeof node['relname'] === 'string' && !inner.has(node['relname'])) {
+    // A schema-qualified name never refers to a CTE.
+    const qualified = typeof node['schemaname'] === 'string';
+    if (typeof node['relname'] === 'string' && (qualified || !inner.has(node['relname']))) {
       const schema = node['schemaname'];
       tables.add(typeof schema === 'string' ? `${schema}.${node['relname']}` : node['relname']);
     }
@@ -219,6 +234,12 @@ function checkFunction(node: unknown): void {
   }
 }
 
+const UNWRAPPED: Readonly<Record<string, string>> = {
+  relation: 'RangeVar',
+  larg: 'SelectStmt',
+  rarg: 'SelectStmt',
+};
+
 /** Calls `visit(type, node)` for every node of the tree (objects under a capitalized key). */
 function walk(value: unknown, visit: (type: string, node: unknown) => void, type = ''): void {
   if (Array.isArray(value)) {
@@ -228,9 +249,9 @@ function walk(value: unknown, visit: (type: string, node: unknown) => void, type
   if (typeof value !== 'object' || value === null) return;
   if (type !== '') visit(type, value);
   for (const [key, child] of Object.entries(value)) {
-    const childType = /^[A-Z]/u.test(key) ? key : '';
-    // Relations appear unwrapped under `relation`: visit them as range variables.
-    walk(child, visit, childType === '' && key === 'relation' ? 'RangeVar' : childType);
+    // Some nodes appear unwrapped under a lower-case key: relations under `relation`, and the
+    // two sides of a UNION under `larg` and `rarg` (SELECT INTO hides on the left one).
+    walk(child, visit, /^[A-Z]/u.test(key) ? key : (UNWRAPPED[key] ?? ''));
   }
 }
 

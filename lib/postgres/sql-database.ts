@@ -123,7 +123,11 @@ async function pgTransaction<T>(
         return { rows: answer.rows, rowCount: answer.rowCount ?? answer.rows.length };
       },
     });
-    await client.query({ text: 'COMMIT' });
+    // In the same round trip, what a statement could leave on the session beyond the
+    // transaction (temporary tables, sequence state) is dropped before the next user gets the
+    // connection. (DISCARD ALL would need a round trip of its own: it cannot follow COMMIT in
+    // one query.) Settings need nothing: they were all LOCAL.
+    await client.query({ text: 'COMMIT; DISCARD TEMP; DISCARD SEQUENCES' });
     return result;
   } catch (error) {
     // A connection whose rollback fails is destroyed, not handed to the next user.

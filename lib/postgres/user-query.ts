@@ -128,17 +128,20 @@ async function execute(settings: Settings, run: Execution): Promise<UserQueryRes
   if (!run.readOnly && settings.trail.policy === 'fail-closed') {
     await recordSqlEvent(settings.trail, settings.source, { ...facts, intent: true }, settings.now);
   }
+  // set_config('role', ..., true) is SET LOCAL ROLE, checked by the server the same way (the
+  // login role must be a member); the name came from the allow-list.
+  const local = [
+    ['role', databaseRole],
+    ['request.jwt.claims', JSON.stringify(settings.claims(identity, databaseRole))],
+    ['request.jwt.claim.sub', identity.subject],
+    ['statement_timeout', String(settings.timeoutMs)],
+    // The server then reads string literals as the parser of the check did: with it off, a
+    // backslash would hide SQL from the check inside what it read as a string.
+    ['standard_conforming_strings', 'on'],
+  ] as const;
   const started = settings.now();
   let result: SqlResult;
   try {
-    // set_config('role', ..., true) is SET LOCAL ROLE, checked by the server the same way (the
-    // login role must be a member); the name came from the allow-list.
-    const local = [
-      ['role', databaseRole],
-      ['request.jwt.claims', JSON.stringify(settings.claims(identity, databaseRole))],
-      ['request.jwt.claim.sub', identity.subject],
-      ['statement_timeout', String(settings.timeoutMs)],
-    ] as const;
     result = await settings.database.transaction(run.readOnly, local, (tx) =>
       tx.query(run.sql, run.params),
     );

@@ -22,7 +22,11 @@ export function redisExchangedTokenCache(
       const key = keyOf(cacheKey);
       const sealed = await redis.send(key, ['GET', key]);
       if (typeof sealed !== 'string') return undefined;
-      return JSON.parse(decryptValue(sealed, key, readers)) as ExchangedToken;
+      try {
+        return JSON.parse(decryptValue(sealed, key, readers)) as ExchangedToken;
+      } catch {
+        return undefined; // a miss: the token is exchanged again and overwritten
+      }
     },
     async set(cacheKey, token) {
       if (token.expiresAtMs <= Date.now()) return;

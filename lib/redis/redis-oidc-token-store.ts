@@ -28,7 +28,14 @@ export function redisOidcTokenStore(
       const key = keyOf(sessionId);
       const sealed = await redis.send(key, ['GET', key]);
       if (typeof sealed !== 'string') return undefined;
-      return JSON.parse(decryptValue(sealed, key, readers)) as IdpTokens;
+      try {
+        return JSON.parse(decryptValue(sealed, key, readers)) as IdpTokens;
+      } catch {
+        // Altered, or written with a key no longer configured: the tokens are gone for good,
+        // so the session's IdP sign-in is over (sign in again), rather than an outage forever.
+        await redis.send(key, ['DEL', key]);
+        return undefined;
+      }
     },
     async set(sessionId, tokens) {
       const key = keyOf(sessionId);

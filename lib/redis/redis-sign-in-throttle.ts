@@ -52,7 +52,7 @@ interface Counter {
 export function redisSignInThrottle(
   redis: RedisCommands,
   prefix: string,
-  nameSecret: Buffer | undefined,
+  nameSecret: Buffer,
   options: SignInThrottleOptions = {},
 ): SignInThrottle {
   const perAccount = options.maxFailuresPerAccount ?? DEFAULT_MAX_FAILURES_PER_ACCOUNT;

@@ -89,8 +89,15 @@ export function createRedisStores(options: RedisStoresOptions): RedisStores {
       return exchanged();
     },
     mcpSessions: redisMcpSessionStore(redis, prefix),
-    signInThrottle: (throttleOptions?: SignInThrottleOptions) =>
-      redisSignInThrottle(redis, prefix, nameSecret, throttleOptions),
+    signInThrottle(throttleOptions?: SignInThrottleOptions) {
+      // Names and addresses hashed without a secret are reversed by a list of candidates.
+      if (nameSecret === undefined) {
+        throw new TypeError(
+          'createRedisStores: option "nameHashSecret" (or "encryptionKeys") is needed for signInThrottle: account names and client addresses are stored as HMACs',
+        );
+      }
+      return redisSignInThrottle(redis, prefix, nameSecret, throttleOptions);
+    },
   });
 }
 

@@ -34,7 +34,9 @@ export function decryptValue(
   if (version !== VERSION || key === undefined) {
     throw new Error(`stored IdP tokens were encrypted with a key not configured (id "${keyId}")`);
   }
-  const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'));
+  const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(iv, 'base64url'), {
+    authTagLength: 16,
+  });
   decipher.setAAD(Buffer.from(aad, 'utf8'));
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
   return Buffer.concat([

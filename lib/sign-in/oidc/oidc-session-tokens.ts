@@ -6,6 +6,9 @@ import { idpUnavailable } from './oidc-errors.js';
 import type { OidcSettings } from './oidc-settings.js';
 import type { IdpTokens } from './oidc-token-store.js';
 
+/** What a refresh holds its lock for beyond the IdP's time: the store's reads and writes. */
+const LOCK_MARGIN_MS = 5_000;
+
 /** How often an instance waiting for another's refresh reads the store again. */
 const REFRESH_POLL_MS = 100;
 
@@ -75,7 +78,9 @@ export class OidcSessionTokens {
   async #refresh(sessionId: string, current: IdpTokens): Promise<string> {
     const { store, timeoutMs } = this.#settings;
     if (store.lock === undefined) return this.#refreshNow(sessionId, current);
-    const lockMs = timeoutMs * 2;
+    // Long enough for discovery and the grant (each up to timeoutMs) and the store's own reads
+    // and writes around them: a lock that expired mid-refresh would let a second one start.
+    const lockMs = timeoutMs * 2 + LOCK_MARGIN_MS;
     const release = await storeCall(() => store.lock?.(sessionId, lockMs), TOKEN_STORE_DOWN);
     if (release === undefined) return this.#refreshedElsewhere(sessionId, current, lockMs);
     try {
