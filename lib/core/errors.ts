@@ -205,6 +205,16 @@ export class IdentityError extends Error {
   }
 }
 
+/**
+ * The package's error for anything thrown: itself when it is one, otherwise a 500
+ * `internal_error` with `message` and the original kept as its cause (for the logs only).
+ */
+export function asIdentityError(error: unknown, message: string): IdentityError {
+  return isIdentityError(error)
+    ? error
+    : new IdentityError('internal_error', message, { cause: error });
+}
+
 /** Whether a value is one of this package's errors (across duplicate installs too). */
 export function isIdentityError(value: unknown): value is IdentityError {
   return (

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { IdentityError, isIdentityError } from '../core/errors.js';
+import { asIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
 import { functionOption } from '../core/option-schemas.js';
@@ -129,11 +129,7 @@ function refuse(
   error: unknown,
   next: NextFunction,
 ): void {
-  const refusal = isIdentityError(error)
-    ? error
-    : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
-        cause: error,
-      });
+  const refusal = asIdentityError(error, 'Authentication failed unexpectedly.');
   auditThenContinue(
     req,
     state,

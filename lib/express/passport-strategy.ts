@@ -3,7 +3,7 @@ import { Strategy } from 'passport';
 import { z } from 'zod';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
 import type { AuditTrail } from '../audit/auditor.js';
-import { IdentityError, isIdentityError } from '../core/errors.js';
+import { asIdentityError, IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
@@ -222,11 +222,7 @@ function refuse(
   error: unknown,
   verdicts: Verdicts,
 ): void {
-  const refusal = isIdentityError(error)
-    ? error
-    : new IdentityError('internal_error', 'Authentication failed unexpectedly.', {
-        cause: error,
-      });
+  const refusal = asIdentityError(error, 'Authentication failed unexpectedly.');
   const decide = () => {
     // 401 is passport's "not authenticated by this strategy": a chain may try the next one,
     // and passport's own 401 carries the RFC 6750 challenge errorResponse() would send.

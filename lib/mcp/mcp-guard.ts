@@ -3,7 +3,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { RequestAudit, type RequestFacts } from '../audit/request-audit.js';
 import type { AuditTrail } from '../audit/auditor.js';
 import type { IdentifyingAuthenticator } from '../bearer/bearer-authenticator.js';
-import { IdentityError, isIdentityError } from '../core/errors.js';
+import { asIdentityError, IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { auditedPathOf, credentialParts } from '../core/node-request.js';
 import { endRequestScope, runInRequestScope } from '../core/request-context.js';
@@ -182,11 +182,7 @@ async function refuse(
   let refusal: IdentityError;
   if (error instanceof AlreadyAudited) refusal = error.refusal;
   else {
-    refusal = isIdentityError(error)
-      ? error
-      : new IdentityError('internal_error', 'The MCP request failed unexpectedly.', {
-          cause: error,
-        });
+    refusal = asIdentityError(error, 'The MCP request failed unexpectedly.');
     try {
       await audit.record({
         action: failure.action,
@@ -196,11 +192,7 @@ async function refuse(
       });
     } catch (auditError) {
       // The trail refuses with audit_unavailable; anything else is a fault of this code.
-      refusal = isIdentityError(auditError)
-        ? auditError
-        : new IdentityError('internal_error', 'The MCP request failed unexpectedly.', {
-            cause: auditError,
-          });
+      refusal = asIdentityError(auditError, 'The MCP request failed unexpectedly.');
     }
   }
   if (res.headersSent) {

@@ -5,7 +5,7 @@ import { InvalidTokenError, ServerError } from '@modelcontextprotocol/sdk/server
 import { RequestAudit, type RequestFacts } from '../audit/request-audit.js';
 import type { AuditTrail } from '../audit/auditor.js';
 import type { IdentifyingAuthenticator } from '../bearer/bearer-authenticator.js';
-import { clientMessage, IdentityError, isIdentityError } from '../core/errors.js';
+import { asIdentityError, clientMessage, IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { checkSoleAudience } from './audience.js';
 import { authInfoOf } from './auth-info.js';
@@ -44,9 +44,7 @@ export function createMcpTokenVerifier(settings: VerifierSettings): OAuthTokenVe
         const refusal = await settings.policy.serverRefusal(identity);
         if (refusal !== undefined) throw refusal;
       } catch (error) {
-        const refusal = isIdentityError(error)
-          ? error
-          : new IdentityError('internal_error', 'Token verification failed.', { cause: error });
+        const refusal = asIdentityError(error, 'Token verification failed.');
         await audit.record({ action: 'authenticate', identity, error: refusal, now: settings.now });
         throw refusal.status >= 500
           ? new ServerError(clientMessage(refusal))
