@@ -2,15 +2,10 @@
 // Redis adds to a request, against the memory store, and with the short local cache. In process
 // (the authenticator's own cost, no HTTP): each variant authenticates the same session token
 // sequentially (latency) and 50 at a time (throughput), interleaved over rounds; medians.
-// Needs redis-server on PATH or in /usr/bin (the test command installs it). Bounded: a fixed
-// number of calls per run, and a deadline for Redis to start.
+// Needs redis-server (the test command installs it). Bounded: a fixed number of calls per run.
 //   --calls N    calls per run (default 4000)    --rounds N  rounds (default 5)
 //   --out FILE   append the report there (default: print only)
-import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { appendFileSync } from 'node:fs';
 import { createClient } from 'redis';
 import {
   buildIdentity,
@@ -21,6 +16,7 @@ import {
   type SessionStore,
 } from '../../lib/core.js';
 import { createRedisStores } from '../../lib/redis.js';
+import { startRedisServer } from '../../test/helpers/redis-server.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number): number => {
@@ -33,52 +29,17 @@ const CONCURRENCY = 50;
 const outIndex = args.indexOf('--out');
 const out = outIndex === -1 ? undefined : args[outIndex + 1];
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
+// The test suite's own redis-server fixture: a private server on a free port, removed after.
 async function startRedis() {
-  const dir = mkdtempSync(join(tmpdir(), 'eip-bench-redis-'));
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-    ],
-    { stdio: 'ignore', env: { ...process.env, PATH: `${process.env['PATH'] ?? ''}:/usr/bin` } },
-  );
-  const client = createClient({ url: `redis://127.0.0.1:${port}`, disableOfflineQueue: true });
+  const server = await startRedisServer({ persistence: false });
+  const client = createClient({ url: server.url, disableOfflineQueue: true });
   client.on('error', () => undefined);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await client.connect();
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+  await client.connect();
   return {
     client,
     async stop() {
       await client.close();
-      child.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
+      await server.destroy();
     },
   };
 }

@@ -6,11 +6,11 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, type QueryResult, type QueryResultRow } from 'pg';
+import { freePort, terminate } from './child-server.js';
 
 export interface PostgresServer {
   host: '127.0.0.1';
@@ -148,16 +148,6 @@ async function initdb(dir: string, account: Account | undefined, password: strin
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject).listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function connect(port: number, password: string, timeoutMs = CONNECT_TIMEOUT_MS) {
@@ -226,29 +216,11 @@ async function launch(dir: string, port: number, account: Account | undefined, p
       await delay(50);
     }
   } catch (error) {
-    await terminate(child, 'SIGKILL');
+    await terminate(child, 'SIGKILL', 'postgres', EXIT_TIMEOUT_MS);
     const output = await readFile(logFile, 'utf8').catch(() => '');
     throw new Error(`${(error as Error).message}\n--- postgres log ---\n${output}`, {
       cause: error,
     });
-  }
-}
-
-async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.ref(); // unref'd, its exit would not keep a plain script alive long enough to see it
-  const exit = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), EXIT_TIMEOUT_MS);
-  });
-  const outcome = await Promise.race([exit, late]);
-  clearTimeout(timer);
-  if (outcome === 'late') {
-    child.kill('SIGKILL');
-    await exit;
-    throw new Error(`postgres ignored ${signal} for ${EXIT_TIMEOUT_MS} ms; killed`);
   }
 }
 
@@ -288,7 +260,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
   const stop = async () => {
     // SIGINT, not SIGTERM: a "smart" shutdown would wait for every pool of the test to close.
-    await terminate(child, 'SIGINT');
+    await terminate(child, 'SIGINT', 'postgres', EXIT_TIMEOUT_MS);
   };
   return {
     host: '127.0.0.1',

@@ -4,9 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort, terminate } from './child-server.js';
 
 export interface RedisServerOptions {
   /**
@@ -132,16 +133,6 @@ export function redisCommand(port: number, ...args: (string | number)[]): Promis
   return send(port, args, COMMAND_TIMEOUT_MS);
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject).listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 function config(port: number, dir: string, persistence: boolean): string {
   return `bind 127.0.0.1
 port ${port}
@@ -198,29 +189,11 @@ async function launch(dir: string, port: number): Promise<ChildProcess> {
     }
     return child;
   } catch (error) {
-    await terminate(child, 'SIGKILL');
+    await terminate(child, 'SIGKILL', 'redis-server', EXIT_TIMEOUT_MS);
     const output = await readFile(join(dir, 'redis.log'), 'utf8');
     throw new Error(`${(error as Error).message}\n--- redis-server log ---\n${output}`, {
       cause: error,
     });
-  }
-}
-
-async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.ref(); // unref'd, its exit would not keep a plain script alive long enough to see it
-  const exit = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), EXIT_TIMEOUT_MS);
-  });
-  const outcome = await Promise.race([exit, late]);
-  clearTimeout(timer);
-  if (outcome === 'late') {
-    child.kill('SIGKILL');
-    await exit;
-    throw new Error(`redis-server ignored ${signal} for ${EXIT_TIMEOUT_MS} ms; killed`);
   }
 }
 
@@ -255,7 +228,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     throw error;
   }
   const stop = async () => {
-    if (child) await terminate(child, 'SIGTERM');
+    if (child) await terminate(child, 'SIGTERM', 'redis-server', EXIT_TIMEOUT_MS);
   };
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -269,7 +242,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       child = await launch(dir, port);
     },
     async kill() {
-      if (child) await terminate(child, 'SIGKILL');
+      if (child) await terminate(child, 'SIGKILL', 'redis-server', EXIT_TIMEOUT_MS);
     },
     async destroy() {
       try {
