@@ -91,6 +91,17 @@ export type { AuditSink, MemoryAuditSink } from './audit/audit-sink.js';
 export { createConsoleAuditSink } from './audit/console-sink.js';
 export { createWinstonAuditSink } from './audit/winston-sink.js';
 export type { WinstonAuditSink, WinstonAuditSinkOptions } from './audit/winston-sink.js';
+export { toEcs, ECS_VERSION, ECS_AUDIT_DATASET } from './audit/to-ecs.js';
+export type { EcsAuditEvent } from './audit/to-ecs.js';
+export { verifyAuditTrail } from './audit/verify-audit-trail.js';
+export type {
+  AuditTrailProblem,
+  AuditTrailProblemKind,
+  AuditTrailReport,
+  VerifyAuditTrailOptions,
+} from './audit/verify-audit-trail.js';
+export type { AuditFields } from './audit/checkpoint.js';
+export type { AuditKeyInput } from './audit/checkpoint-key.js';
 export { createAuditTrailFromOptions as createAuditTrail } from './audit/audit-options.js';
 export type { AuditTrailOptions } from './audit/audit-options.js';
 export type { AuditFailureHandler, AuditFailurePolicy, AuditTrail } from './audit/auditor.js';

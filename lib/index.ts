@@ -95,3 +95,34 @@ export type { AuditEvent, AuditOutcome } from './audit/audit-event.js';
 export type { AuditFailureHandler, AuditFailurePolicy } from './audit/auditor.js';
 export { createWinstonAuditSink } from './audit/winston-sink.js';
 export type { WinstonAuditSink, WinstonAuditSinkOptions } from './audit/winston-sink.js';
+export { toEcs, ECS_VERSION, ECS_AUDIT_DATASET } from './audit/to-ecs.js';
+export type { EcsAuditEvent } from './audit/to-ecs.js';
+export { verifyAuditTrail } from './audit/verify-audit-trail.js';
+export type {
+  AuditTrailProblem,
+  AuditTrailProblemKind,
+  AuditTrailReport,
+  VerifyAuditTrailOptions,
+} from './audit/verify-audit-trail.js';
+export type { AuditFields } from './audit/checkpoint.js';
+export type { AuditKeyInput } from './audit/checkpoint-key.js';
+
+export { createHealthCheck, DEFAULT_HEALTH_JWKS_STALE_AFTER_MS } from './observe/health-check.js';
+export type { HealthCheck, HealthCheckOptions } from './observe/health-check.js';
+export type {
+  AuditHealth,
+  DirectoryHealth,
+  HealthReport,
+  HealthStatus,
+  JwksHealth,
+} from './observe/health-report.js';
+export { healthRoute } from './express/health-route.js';
+export { DIAGNOSTICS_CHANNELS } from './core/diagnostics.js';
+export type {
+  DecisionMessage,
+  DirectoryMessage,
+  DirectoryOperation,
+  ForwardMessage,
+  JwksFetchMessage,
+  TokenCacheMessage,
+} from './core/diagnostics.js';

@@ -114,7 +114,8 @@ const { createOidcSignIn } = require('express-identity-passthrough/oidc');
 const { protectMcp } = require('express-identity-passthrough/mcp');
 const { createRedisStores } = require('express-identity-passthrough/redis');
 const { createUserQuery } = require('express-identity-passthrough/postgres');
-console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError, typeof createLdapAuthenticator, typeof createSamlSignIn, typeof createOidcSignIn, typeof protectMcp, typeof createRedisStores, typeof createUserQuery]));
+const { instrumentOpenTelemetry } = require('express-identity-passthrough/otel');
+console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError, typeof createLdapAuthenticator, typeof createSamlSignIn, typeof createOidcSignIn, typeof protectMcp, typeof createRedisStores, typeof createUserQuery, typeof instrumentOpenTelemetry]));
 `,
   );
   expect(JSON.parse(run(process.execPath, ['consumer.cjs'], scratch))).toEqual([
@@ -126,10 +127,11 @@ console.log(JSON.stringify([typeof root.authenticate, typeof root.IdentityError,
     'function',
     'function',
     'function',
+    'function',
   ]);
 });
 
-test('the core entry loads neither Express nor passport; the root entry (the adapter) does', () => {
+test('the core entry loads neither Express nor passport; the root entry (the adapter) loads Express only', () => {
   writeFileSync(
     join(scratch, 'core-only.cjs'),
     `
@@ -145,7 +147,8 @@ const loaded = (name) => Object.keys(require.cache).some((file) => file.includes
   );
   expect(JSON.parse(run(process.execPath, ['core-only.cjs'], scratch))).toEqual({
     before: { express: false, passport: false, api: ['function', 'function', 'function'] },
-    after: { express: true, passport: true },
+    // passport is loaded by the first identityStrategy() call (test/packaging/import-cost.test.ts).
+    after: { express: true, passport: false },
   });
 });
 

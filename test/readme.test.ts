@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const entries = ['index', 'core', 'ldap', 'saml', 'oidc', 'mcp', 'redis', 'postgres'].map((name) =>
-  readFileSync(new URL(`../lib/${name}.ts`, import.meta.url), 'utf8'),
+const entries = ['index', 'core', 'ldap', 'saml', 'oidc', 'mcp', 'redis', 'postgres', 'otel'].map(
+  (name) => readFileSync(new URL(`../lib/${name}.ts`, import.meta.url), 'utf8'),
 );
 const exported = new Set(
   entries.flatMap((source) =>

@@ -1,5 +1,5 @@
 import { describeActor } from '../core/actor.js';
-import type { Identity } from '../core/identity.js';
+import { identityMemo, rememberForIdentity, type Identity } from '../core/identity.js';
 
 /** Default `source` of audit events: the agent acting for the user. */
 export const DEFAULT_AUDIT_SOURCE = 'ai-assistant';
@@ -75,7 +75,7 @@ export interface AuditEventInput {
 export function buildAuditEvent(input: AuditEventInput): AuditEvent {
   const who = input.identity === undefined ? undefined : identityFields(input.identity);
   return {
-    timestamp: new Date(input.now()).toISOString(),
+    timestamp: isoTime(input.now()),
     user: who?.user ?? null,
     action: clean(input.action),
     resource: clean(input.resource ?? `${input.method} ${input.path}`),
@@ -102,6 +102,19 @@ export function buildAuditEvent(input: AuditEventInput): AuditEvent {
   };
 }
 
+// Events of one millisecond share their timestamp: formatting a date costs more than the rest of
+// a small event's fields, and a busy server writes several events a millisecond.
+let lastMs = Number.NaN;
+let lastIso = '';
+
+function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
+}
+
 type IdentityFields = Readonly<{
   user: string;
   provider: string;
@@ -114,11 +127,10 @@ type IdentityFields = Readonly<{
 }>;
 
 // Identities are frozen and, behind the token cache, reused across requests: their cleaned
-// fields are computed once per identity rather than once per event.
-const cleanedIdentities = new WeakMap<Identity, IdentityFields>();
+// fields are computed once per identity rather than once per event, and kept with it.
 
 function identityFields(identity: Identity): IdentityFields {
-  let fields = cleanedIdentities.get(identity);
+  let fields = identityMemo(identity) as IdentityFields | undefined;
   if (fields === undefined) {
     const actor = describeActor(identity.actor);
     fields = Object.freeze({
@@ -132,7 +144,7 @@ function identityFields(identity: Identity): IdentityFields {
       fingerprint:
         identity.credentialFingerprint === undefined ? null : clean(identity.credentialFingerprint),
     });
-    cleanedIdentities.set(identity, fields);
+    rememberForIdentity(identity, fields);
   }
   return fields;
 }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { lazySchema } from '../core/lazy-zod.js';
 import { functionOption, objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import type { AuditSink } from './audit-sink.js';
@@ -10,8 +10,7 @@ import {
 } from './auditor.js';
 import { createWinstonAuditSink } from './winston-sink.js';
 
-/** The audit options shared by `authenticate()` and `createPassthrough()`. */
-export const auditOptionsShape = {
+const auditOptionSchemas = lazySchema((z) => ({
   /** Where audit events go. Default: winston, JSON lines on standard output. */
   audit: objectWithMethods<AuditSink>(
     ['log'],
@@ -26,6 +25,23 @@ export const auditOptionsShape = {
   auditFailurePolicy: z
     .enum(['fail-open', 'fail-closed'] satisfies AuditFailurePolicy[])
     .optional(),
+}));
+
+/**
+ * The audit options shared by `authenticate()`, `createPassthrough()` and the other factories,
+ * to spread into their schema's shape. Getters, so that the schemas are built (and zod loaded)
+ * when a factory's schema spreads them, never when this file is imported.
+ */
+export const auditOptionsShape = {
+  get audit() {
+    return auditOptionSchemas().audit;
+  },
+  get onAuditFailure() {
+    return auditOptionSchemas().onAuditFailure;
+  },
+  get auditFailurePolicy() {
+    return auditOptionSchemas().auditFailurePolicy;
+  },
 };
 
 /** The audit trail those options describe, with the winston sink as the default. */
@@ -44,7 +60,7 @@ export function auditTrailFrom(options: {
 /** Options of {@link createAuditTrailFromOptions}. */
 export type AuditTrailOptions = Parameters<typeof auditTrailFrom>[0];
 
-const auditTrailSchema = z.strictObject(auditOptionsShape);
+const auditTrailSchema = lazySchema((z) => z.strictObject(auditOptionsShape));
 
 /**
  * The audit trail of a server built on the framework-free API: its sink (default: winston,
@@ -57,5 +73,5 @@ const auditTrailSchema = z.strictObject(auditOptionsShape);
  * ```
  */
 export function createAuditTrailFromOptions(options: AuditTrailOptions = {}): AuditTrail {
-  return auditTrailFrom(parseOptions(auditTrailSchema, options, 'createAuditTrail'));
+  return auditTrailFrom(parseOptions(auditTrailSchema(), options, 'createAuditTrail'));
 }

@@ -1,3 +1,4 @@
+import { decisionChannel } from '../core/diagnostics.js';
 import { IdentityError } from '../core/errors.js';
 import type { AuditEvent } from './audit-event.js';
 import type { AuditSink } from './audit-sink.js';
@@ -36,6 +37,7 @@ export function createAuditTrail(
  * once the sink has written the event, and rejects with `audit_unavailable` when it could not.
  */
 export function recordAuditEvent(trail: AuditTrail, event: AuditEvent): Promise<void> | undefined {
+  if (decisionChannel.hasSubscribers) decisionChannel.publish(event);
   const { sink } = trail;
   let pending: unknown;
   try {

@@ -1,36 +1,50 @@
+import { createRequire } from 'node:module';
 import { types } from 'node:util';
-import winston from 'winston';
-import { AuditFileTransport } from './audit-file-transport.js';
+import type winston from 'winston';
+import { AuditFileTransport, type AuditFileOptions } from './audit-file-transport.js';
+import { AUDIT_RECORD_SHAPES, type AuditRecordShape } from './audit-record.js';
 import type { AuditSink } from './audit-sink.js';
+import {
+  winstonSinkSettings,
+  type WinstonAuditSinkOptions,
+  type WinstonSinkSettings,
+} from './winston-sink-options.js';
+
+export {
+  DEFAULT_MAX_QUEUED_AUDIT_EVENTS,
+  DEFAULT_ROTATION_CHECK_INTERVAL_MS,
+} from './winston-sink-options.js';
+export type { WinstonAuditSinkOptions } from './winston-sink-options.js';
 
 type Transport = winston.transport;
-
-/** Options of `createWinstonAuditSink()`: where the audit log goes. */
-export interface WinstonAuditSinkOptions {
-  /** Append JSON lines to this file. */
-  filename?: string;
-  /** Write JSON lines to standard output. Default: true when no other destination is given. */
-  console?: boolean;
-  /** Any winston transports (HTTP, syslog, cloud loggers...). */
-  transports?: Transport[];
-  /** A logger of your own; its format and transports are used as they are. */
-  logger?: winston.Logger;
-  /**
-   * Default: 10000. Events accepted but not yet written, at most. winston buffers without limit
-   * when its transports fall behind; past this, an event is refused (and reported by the audit
-   * policy) rather than held in memory.
-   */
-  maxQueuedEvents?: number;
-}
-
-/** Default: 10000 events waiting for winston's transports. */
-export const DEFAULT_MAX_QUEUED_AUDIT_EVENTS = 10_000;
 
 /** An audit sink on winston, with whether its transports are currently failing. */
 export interface WinstonAuditSink extends AuditSink {
   readonly logger: winston.Logger;
   /** The last transport error, until a transport logs successfully again. */
   readonly failure: Error | undefined;
+  /**
+   * Continues the audit file in a new file at `filename`, after logrotate (or anyone) renamed
+   * it away: call it from a SIGHUP handler or logrotate's `postrotate`, or set
+   * `reopenOnRotation`. Does nothing without `filename`.
+   */
+  reopen(): void;
+  /**
+   * Writes a signed checkpoint now, covering every event logged before the call (with the
+   * `integrity` option; rejects without it): before a graceful shutdown, so that the file ends
+   * on a checkpoint. Resolves once it is written.
+   */
+  checkpoint(): Promise<void>;
+}
+
+const requireHere = createRequire(import.meta.url);
+let winstonModule: typeof winston | undefined;
+
+// Loaded on the first sink, not when the package is imported: winston and its dependencies
+// take longer to load than the rest of the package, and many applications give their own sink.
+function loadWinston(): typeof winston {
+  winstonModule ??= requireHere('winston') as typeof winston;
+  return winstonModule;
 }
 
 /**
@@ -43,31 +57,41 @@ export interface WinstonAuditSink extends AuditSink {
  * unhandled `error` event from crashing the process. Under `fail-closed`, `flush()` writes the
  * audit file's batch at once, so the event is on disk before the action it records.
  *
+ * `fields: 'ecs'` writes Elastic Common Schema names (see `toEcs()`); `integrity` makes the
+ * file tamper-evident (chained lines and signed checkpoints, checked by the `verify` command);
+ * `reopenOnRotation` follows logrotate. The options are checked here, once: a bad one throws a
+ * TypeError that names it.
+ *
  * @example
  * ```ts
- * app.use(authenticate({ ...fromEnv(), audit: createWinstonAuditSink({ filename: 'audit.log' }) }));
+ * const audit = createWinstonAuditSink({
+ *   filename: '/var/log/ai-backend/audit.log',
+ *   fields: 'ecs',
+ *   integrity: { key: readFileSync('/etc/ai-backend/audit-signing.pem', 'utf8') },
+ *   reopenOnRotation: true,
+ * });
+ * app.use(authenticate({ ...fromEnv(), audit }));
  * ```
  */
 export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): WinstonAuditSink {
+  const settings = winstonSinkSettings(options);
+  const shape = AUDIT_RECORD_SHAPES[settings.fields];
   let failure: Error | undefined;
   let fileFailure: Error | undefined;
-  const asError = (error: unknown): Error =>
-    types.isNativeError(error) || error instanceof Error
-      ? error
-      : new Error('audit transport failed');
   const file =
-    options.logger === undefined && options.filename !== undefined
-      ? openAuditFile(options.filename, {
+    settings.logger === undefined && settings.filename !== undefined
+      ? openAuditFile(settings.filename, {
           onFailure: (error) => {
             fileFailure = asError(error);
           },
           onSuccess: () => {
             fileFailure = undefined;
           },
+          integrity: settings.integrity,
+          rotationCheckIntervalMs: settings.rotationCheckIntervalMs,
         })
       : undefined;
-  const logger = options.logger ?? createLogger(options, file);
-  const maxQueued = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_AUDIT_EVENTS;
+  const logger = settings.logger ?? createLogger(settings, file, shape);
   logger.on('error', (error: unknown) => {
     failure = asError(error);
   });
@@ -78,6 +102,11 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
     });
   }
   const currentFailure = (): Error | undefined => fileFailure ?? failure;
+  // When the audit file is the logger's only transport, its lines go to it directly: winston's
+  // logger is a stream, and its hop per event (a Transform, its buffering, the pipe to the
+  // transport) cost more CPU than building and serializing the event. With any other
+  // transport, every event goes through winston.
+  const direct = settings.logger === undefined && logger.transports.length === 1 ? file : undefined;
   return {
     logger,
     get failure() {
@@ -85,12 +114,13 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
     },
     log(event) {
       const queued = logger.writableLength + logger.readableLength + (file?.pending ?? 0);
-      if (queued >= maxQueued) {
+      if (queued >= settings.maxQueuedEvents) {
         throw new Error(`audit sink overloaded: ${queued} events are waiting to be written`);
       }
-      // Always handed to winston, so a recovered transport can log again and clear the failure;
+      // Always handed over, so a recovered transport can log again and clear the failure;
       // while a failure stands (or happens during this write), the event is also reported.
-      logger.log({ level: 'info', message: 'audit', ...event });
+      if (direct === undefined) logger.log(shape.record(event));
+      else direct.appendLine(shape.fileLine(event));
       const failed = currentFailure();
       if (failed !== undefined) throw failed;
     },
@@ -105,18 +135,32 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       const failed = currentFailure();
       if (failed !== undefined) throw failed;
     },
+    reopen() {
+      file?.reopen();
+    },
+    checkpoint() {
+      if (file === undefined || settings.integrity === undefined) {
+        return Promise.reject(
+          new TypeError('createWinstonAuditSink: no "integrity" option, so no checkpoint'),
+        );
+      }
+      return file.checkpoint();
+    },
   };
 }
 
-function openAuditFile(
-  filename: string,
-  callbacks: ConstructorParameters<typeof AuditFileTransport>[1],
-): AuditFileTransport {
+function asError(error: unknown): Error {
+  return types.isNativeError(error) || error instanceof Error
+    ? error
+    : new Error('audit transport failed');
+}
+
+function openAuditFile(filename: string, options: AuditFileOptions): AuditFileTransport {
   try {
-    return new AuditFileTransport(filename, callbacks);
+    return new AuditFileTransport(filename, options);
   } catch (cause) {
-    // At startup, naming the option: a missing directory or a read-only volume is found before
-    // the first request is served without its audit trail.
+    // At startup, naming the option: a missing directory, a read-only volume, or a file that
+    // does not end with a chained line is found before the first request goes unaudited.
     throw new Error(
       `createWinstonAuditSink: option "filename": cannot open ${JSON.stringify(filename)} for appending (${types.isNativeError(cause) ? cause.message : String(cause)})`,
       { cause },
@@ -125,21 +169,23 @@ function openAuditFile(
 }
 
 function createLogger(
-  options: WinstonAuditSinkOptions,
+  settings: WinstonSinkSettings,
   file: AuditFileTransport | undefined,
+  shape: AuditRecordShape,
 ): winston.Logger {
+  const library = loadWinston();
   const transports: (
     Transport | AuditFileTransport | winston.transports.ConsoleTransportInstance
-  )[] = [...(options.transports ?? [])];
+  )[] = [...settings.transports];
   // Rather than winston's File transport, which writes one event per drain cycle and falls
   // behind a busy server (its queue then grows without bound).
   if (file !== undefined) transports.push(file);
-  if (options.console ?? transports.length === 0) {
-    transports.push(new winston.transports.Console());
+  if (settings.console ?? transports.length === 0) {
+    transports.push(new library.transports.Console());
   }
-  return winston.createLogger({
+  return library.createLogger({
     level: 'info',
-    format: auditLine(),
+    format: auditLine(library, shape),
     // winston's typings declare its built-in transports (and winston-transport, for the file
     // transport here) apart from the TransportStream class they extend at run time; the
     // instances are the real thing.
@@ -153,11 +199,13 @@ function createLogger(
 const MESSAGE = Symbol.for('message');
 
 /**
- * One JSON line per event with plain `JSON.stringify`, in the event's own field order. winston's
- * `format.json()` sorts keys and guards against cycles, at three to four times the cost; audit
- * events need neither, since they are built as plain, bounded, acyclic data.
+ * One JSON line per event with plain `JSON.stringify`, in the record's own field order.
+ * winston's `format.json()` sorts keys and guards against cycles, at three to four times the
+ * cost; audit events need neither, since they are built as plain, bounded, acyclic data.
  */
-const auditLine = winston.format((info) => {
-  (info as unknown as Record<symbol, string>)[MESSAGE] = JSON.stringify(info);
-  return info;
-});
+function auditLine(library: typeof winston, shape: AuditRecordShape): winston.Logform.Format {
+  return library.format((info) => {
+    (info as unknown as Record<symbol, string>)[MESSAGE] = shape.line(info);
+    return info;
+  })();
+}

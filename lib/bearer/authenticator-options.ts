@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+import { lazySchema } from '../core/lazy-zod.js';
 import { functionOption, objectWithMethods } from '../core/option-schemas.js';
 import { secureUrl } from '../core/secure-url.js';
 import {
@@ -21,33 +22,35 @@ export const DEFAULT_API_KEY_HEADERS = Object.freeze([
 
 const ruleNames = Object.values(DEFAULT_SERVICE_ACCOUNT_RULES).map((rule) => rule.name);
 
-export const serviceAccountsSchema = z.strictObject({
-  /** Exact subjects, usernames or emails of shared accounts. */
-  denySubjects: z.array(z.string().min(1)).optional(),
-  /** Wildcard strings (`svc-*`) or RegExps matched against the same fields. */
-  denyPatterns: z.array(z.union([z.string().min(1), z.instanceof(RegExp)])).optional(),
-  /**
-   * Built-in rules to switch off, by name (see `SERVICE_ACCOUNT_RULES`). **Warning:** tokens
-   * of that shape are then treated as people, and reach AI routes as such.
-   */
-  disableRules: z.array(z.enum(ruleNames as [string, ...string[]])).optional(),
-  /** Extra rules of your own, tried after the built-in ones. */
-  rules: z
-    .array(
-      objectWithMethods<ServiceAccountRule>(
-        ['matches'],
-        'must be { name, description, matches(input) }',
-        ['name'],
-      ),
-    )
-    .optional(),
-});
+export const serviceAccountsSchema = lazySchema((z) =>
+  z.strictObject({
+    /** Exact subjects, usernames or emails of shared accounts. */
+    denySubjects: z.array(z.string().min(1)).optional(),
+    /** Wildcard strings (`svc-*`) or RegExps matched against the same fields. */
+    denyPatterns: z.array(z.union([z.string().min(1), z.instanceof(RegExp)])).optional(),
+    /**
+     * Built-in rules to switch off, by name (see `SERVICE_ACCOUNT_RULES`). **Warning:** tokens
+     * of that shape are then treated as people, and reach AI routes as such.
+     */
+    disableRules: z.array(z.enum(ruleNames as [string, ...string[]])).optional(),
+    /** Extra rules of your own, tried after the built-in ones. */
+    rules: z
+      .array(
+        objectWithMethods<ServiceAccountRule>(
+          ['matches'],
+          'must be { name, description, matches(input) }',
+          ['name'],
+        ),
+      )
+      .optional(),
+  }),
+);
 
 /** Options of the bearer authenticator; an issuer's fields may stand at the top level. */
-export const authenticatorShape = {
-  ...z.strictObject(issuerShape).partial().shape,
+export const authenticatorShape = lazySchema((z) => ({
+  ...z.strictObject(issuerShape()).partial().shape,
   /** Several trusted issuers, each with its own keys and rules. */
-  issuers: z.array(issuerSchema).min(1).optional(),
+  issuers: z.array(issuerSchema()).min(1).optional(),
   /**
    * Default: true. When false, a request without any credential passes with no identity.
    * **Warning:** routes then need `requireUser()` (or their own check) to refuse anonymous
@@ -58,7 +61,7 @@ export const authenticatorShape = {
   apiKeyHeaders: z.array(z.string().min(1)).optional(),
   /** Default: 16384. Larger bearer tokens are refused before any parsing. */
   maxTokenBytes: z.number().int().min(1_024).max(65_536).optional(),
-  serviceAccounts: serviceAccountsSchema.optional(),
+  serviceAccounts: serviceAccountsSchema().optional(),
   /**
    * Reuse of successful verifications for a repeated token. Default: on, 10000 entries, at most
    * 30 s and never past `exp`. **Trade-off:** a key removed from the JWKS or a revoked token keeps
@@ -93,7 +96,7 @@ export const authenticatorShape = {
       /** The origins of this application's own pages, e.g. `https://assistant.example.com`. */
       allowedOrigins: z
         .array(
-          secureUrl.refine((value) => new URL(value).origin === value, {
+          secureUrl().refine((value) => new URL(value).origin === value, {
             message: 'must be an origin (scheme, host and port) without a path or a trailing slash',
           }),
         )
@@ -104,8 +107,10 @@ export const authenticatorShape = {
   now: functionOption<() => number>().optional(),
   /** Injectable fetch for JWKS requests. Default: the global `fetch`. */
   fetch: functionOption<typeof globalThis.fetch>().optional(),
-};
+}));
 
-export const authenticatorSchema = z.strictObject(authenticatorShape);
+export const authenticatorSchema = lazySchema((z) => z.strictObject(authenticatorShape()));
 /** Options of the bearer authenticator: one issuer at the top level, or `issuers`. */
-export type AuthenticatorOptions = z.input<typeof authenticatorSchema>;
+export type AuthenticatorOptions = z.input<ReturnType<typeof authenticatorSchema>>;
+/** The authenticator's options as {@link authenticatorSchema} leaves them. */
+export type ParsedAuthenticatorOptions = z.output<ReturnType<typeof authenticatorSchema>>;

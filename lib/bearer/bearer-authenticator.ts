@@ -74,7 +74,7 @@ export function compileBearerAuthenticator(
   input: AuthenticatorOptions,
   factory: string,
 ): IdentifyingAuthenticator {
-  const setup = compileSetup(parseOptions(authenticatorSchema, input, factory), factory);
+  const setup = compileSetup(parseOptions(authenticatorSchema(), input, factory), factory);
   const identify = (request: AuthenticationRequest) => identifyRequest(setup, request);
   return {
     warm: () => setup.verifier.warm(),
@@ -97,7 +97,10 @@ interface Setup {
   readonly cache: VerifiedTokenCache | undefined;
 }
 
-function compileSetup(options: z.output<typeof authenticatorSchema>, factory: string): Setup {
+function compileSetup(
+  options: z.output<ReturnType<typeof authenticatorSchema>>,
+  factory: string,
+): Setup {
   const now = options.now ?? Date.now;
   const fetchFn = options.fetch ?? globalThis.fetch;
   const issuers = issuerList(options, factory).map(({ parsed, path }) =>
@@ -172,7 +175,7 @@ function identifyRequest(
       'This route needs the signed-in user\'s access token: send "Authorization: Bearer <token>".',
     );
   }
-  return setup.cache?.get(tokenDigest(token)) ?? verifyToken(setup, token);
+  return setup.cache?.get(token) ?? verifyToken(setup, token);
 }
 
 async function verifyToken(setup: Setup, token: string): Promise<Identity> {
@@ -185,13 +188,12 @@ async function verifyToken(setup: Setup, token: string): Promise<Identity> {
       { details: { claim: 'sid' } },
     );
   }
-  // Computed again rather than taken from the caller: a digest that did not belong to the
-  // token would file this identity under another token's key.
   const digest = tokenDigest(token);
-  const identity = await identityFromToken(verified, token, digest, setup.rules);
+  const built = identityFromToken(verified, token, digest, setup.rules);
+  const identity = built instanceof Promise ? await built : built;
   // A revocable token is checked on every request; caching it would let a signed-out session
   // keep working for the cache's lifetime.
-  if (isRevoked === undefined) setup.cache?.set(digest, identity);
+  if (isRevoked === undefined) setup.cache?.offer(token, digest, identity);
   return identity;
 }
 

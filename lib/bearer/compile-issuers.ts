@@ -6,7 +6,7 @@ import {
   denyListRule,
   type ServiceAccountRule,
 } from '../core/service-accounts.js';
-import type { authenticatorSchema, serviceAccountsSchema } from './authenticator-options.js';
+import type { ParsedAuthenticatorOptions, serviceAccountsSchema } from './authenticator-options.js';
 import type { IdentityIssuer } from './identity-from-token.js';
 import {
   DEFAULT_CLOCK_TOLERANCE_SEC,
@@ -27,14 +27,16 @@ import { localJwksKeySource, staticKeySource, type KeySource } from './key-sourc
 // How the authenticator's options become trusted issuers and service-account rules, checked
 // once at startup.
 
+type IssuerKey = keyof ReturnType<typeof issuerShape>;
+
 export function issuerList(
-  options: z.output<typeof authenticatorSchema>,
+  options: ParsedAuthenticatorOptions,
   factory: string,
 ): { parsed: ParsedIssuerOptions; path: string }[] {
   const topLevel = Object.fromEntries(
-    Object.keys(issuerShape)
-      .filter((key) => options[key as keyof typeof issuerShape] !== undefined)
-      .map((key) => [key, options[key as keyof typeof issuerShape]]),
+    Object.keys(issuerShape())
+      .filter((key) => options[key as IssuerKey] !== undefined)
+      .map((key) => [key, options[key as IssuerKey]]),
   );
   if (options.issuers !== undefined) {
     const stray = Object.keys(topLevel)[0];
@@ -45,7 +47,7 @@ export function issuerList(
     }
     return options.issuers.map((parsed, index) => ({ parsed, path: `issuers.${index}.` }));
   }
-  const parsed = parseOptions(issuerSchema, topLevel, factory);
+  const parsed = parseOptions(issuerSchema(), topLevel, factory);
   return [{ parsed, path: '' }];
 }
 
@@ -106,7 +108,7 @@ export function compileIssuer(
 }
 
 export function serviceAccountRules(
-  config: z.output<typeof serviceAccountsSchema> | undefined,
+  config: z.output<ReturnType<typeof serviceAccountsSchema>> | undefined,
 ): readonly ServiceAccountRule[] {
   const disabled = new Set(config?.disableRules ?? []);
   const rules = DEFAULT_SERVICE_ACCOUNT_RULES.filter((rule) => !disabled.has(rule.name));

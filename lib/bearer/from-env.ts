@@ -104,7 +104,7 @@ function issuerFromEnv(read: ReadVariable): IssuerOptions {
   set('IDENTITY_REQUIRE_AT_JWT', boolean(read('IDENTITY_REQUIRE_AT_JWT')));
   set('IDENTITY_CLAIM_PRESET', preset(read('IDENTITY_CLAIM_PRESET')));
   set('IDENTITY_MAPPING', mapping(read('IDENTITY_MAPPING')));
-  const result = issuerSchema.safeParse(issuer);
+  const result = issuerSchema().safeParse(issuer);
   if (!result.success) {
     const issue = result.error.issues[0];
     const option = String(issue?.path[0] ?? '');
@@ -195,7 +195,7 @@ function mapping(value: string | undefined): MappingConfig | undefined {
       'IDENTITY_MAPPING is not valid JSON: expected {"claim_mapping": {...}, "role_mapping": {...}}',
     );
   }
-  const result = mappingSchema.safeParse(parsed);
+  const result = mappingSchema().safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0];
     throw new TypeError(

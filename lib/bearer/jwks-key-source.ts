@@ -1,8 +1,10 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import jwksRsa from 'jwks-rsa';
+import { createRequire } from 'node:module';
+import type jwksRsa from 'jwks-rsa';
 import type { JWSHeaderParameters } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { readBoundedText } from '../core/bounded-body.js';
+import { jwksFetchChannel, traceJwksFetch } from '../core/diagnostics.js';
 import { IdentityError } from '../core/errors.js';
 import { algorithmsToUse, keyWeakness, type JwsAlgorithm } from './algorithms.js';
 import type { KeySource, ResolvedKey } from './key-source.js';
@@ -30,6 +32,17 @@ export interface JwksKeySourceOptions {
 }
 
 type SigningKey = jwksRsa.SigningKey & { alg?: string };
+
+const requireHere = createRequire(import.meta.url);
+let jwksRsaModule: typeof jwksRsa | undefined;
+
+// Required with the first JWKS key source rather than when the package is imported: loading
+// jwks-rsa takes about as long as loading Express, and applications with static keys or
+// session tokens only never need it.
+function loadJwksRsa(): typeof jwksRsa {
+  jwksRsaModule ??= requireHere('jwks-rsa') as typeof jwksRsa;
+  return jwksRsaModule;
+}
 
 /**
  * Keys from a JWKS endpoint through `jwks-rsa`: a per-`kid` cache, stale keys served while the
@@ -71,7 +84,7 @@ class JwksKeySource implements KeySource {
   constructor(options: JwksKeySourceOptions) {
     this.#options = options;
     this.#unknownKidBudget = fixedWindowBudget(options.requestsPerMinute, 60_000, options.now);
-    this.#client = new jwksRsa.JwksClient({
+    this.#client = new (loadJwksRsa().JwksClient)({
       jwksUri: options.jwksUri,
       cache: true,
       cacheMaxAge: options.cacheMaxAgeMs,
@@ -81,7 +94,10 @@ class JwksKeySource implements KeySource {
       // block the refresh of known ones; the budget above limits only never-seen kids.
       rateLimit: false,
       fetcher: async (uri) => {
-        const document = await fetchJwks(uri, options);
+        // Traced only while someone listens: no closure or message per fetch otherwise.
+        const document = jwksFetchChannel.hasSubscribers
+          ? await traceJwksFetch(uri, () => fetchJwks(uri, options))
+          : await fetchJwks(uri, options);
         const at = options.now();
         this.#recent = { keys: document.keys as jwksRsa.JSONWebKey[], at };
         this.#recordListing(this.#recent.keys, at);
@@ -300,11 +316,18 @@ async function fetchJwks(
   });
   if (!response.ok) {
     await response.body?.cancel();
-    throw new Error(`JWKS endpoint answered HTTP ${response.status}`);
+    // The code names the failure for monitoring (see fetchErrorCode) without the text.
+    throw Object.assign(new Error(`JWKS endpoint answered HTTP ${response.status}`), {
+      code: `http_${response.status}`,
+    });
   }
   const document: unknown = JSON.parse(await readBoundedText(response, MAX_JWKS_BYTES));
   const keys = (document as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys)) throw new Error('JWKS document has no "keys" array');
+  if (!Array.isArray(keys)) {
+    throw Object.assign(new Error('JWKS document has no "keys" array'), {
+      code: 'invalid_document',
+    });
+  }
   return { keys };
 }
 

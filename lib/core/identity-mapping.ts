@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { readClaim, readString, readStringList, type Claims } from './claims.js';
 import {
   CLAIM_PRESETS,
@@ -9,8 +9,7 @@ import {
   type IdentityField,
 } from './claim-presets.js';
 import { ATTRIBUTE_NAME, fieldMappingProblem, resolveFieldPaths } from './field-mapping.js';
-
-const claimPath = z.string().min(1).max(256);
+import { lazySchema } from './lazy-zod.js';
 
 /**
  * The mapping in the shape users already configure in their data gateway, read the way the
@@ -24,57 +23,66 @@ const claimPath = z.string().min(1).max(256);
  * { "claim_mapping": { "email": "user_email", "groups": "roles", "department": "user_department" },
  *   "role_mapping": { "Sales-Team": "sales_readonly", "Sales-Managers": "sales_admin" } }
  */
-export const mappingSchema = z
-  .strictObject({
-    claim_mapping: z
-      .record(
-        claimPath,
-        z
-          .string()
-          .regex(
-            ATTRIBUTE_NAME,
-            'must name one gateway field ("user_email", "user_name", "display_name", "roles", or an attribute name such as "user_department"): each key is a token claim and each value the field it fills. To list claim paths per field, use "field_claims"',
-          ),
-      )
-      .optional(),
-    field_claims: z
-      .record(
-        z.union([z.enum(IDENTITY_FIELDS), z.string().regex(ATTRIBUTE_NAME)]),
-        z.union([claimPath, z.array(claimPath).min(1)]),
-      )
-      .optional(),
-    role_mapping: z
-      .record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1))]))
-      .optional(),
-  })
-  .superRefine((mapping, context) => {
-    const problem = fieldMappingProblem(mapping);
-    if (problem !== undefined) {
-      context.addIssue({ code: 'custom', path: [...problem.path], message: problem.message });
-    }
-  });
+export const mappingSchema = lazySchema((z) => {
+  const claimPath = z.string().min(1).max(256);
+  return z
+    .strictObject({
+      claim_mapping: z
+        .record(
+          claimPath,
+          z
+            .string()
+            .regex(
+              ATTRIBUTE_NAME,
+              'must name one gateway field ("user_email", "user_name", "display_name", "roles", or an attribute name such as "user_department"): each key is a token claim and each value the field it fills. To list claim paths per field, use "field_claims"',
+            ),
+        )
+        .optional(),
+      field_claims: z
+        .record(
+          z.union([z.enum(IDENTITY_FIELDS), z.string().regex(ATTRIBUTE_NAME)]),
+          z.union([claimPath, z.array(claimPath).min(1)]),
+        )
+        .optional(),
+      role_mapping: z
+        .record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1))]))
+        .optional(),
+    })
+    .superRefine((mapping, context) => {
+      const problem = fieldMappingProblem(mapping);
+      if (problem !== undefined) {
+        context.addIssue({ code: 'custom', path: [...problem.path], message: problem.message });
+      }
+    });
+});
 
 /**
  * The mapping of a browser sign-in (SAML, OIDC), where the protocol fixes the subject (the NameID,
  * the ID token's `sub`) and there are no scopes or client: `field_claims` for those is refused at
  * startup rather than ignored, so one person never has two subjects across sign-in methods.
  */
-export const signInMappingSchema = mappingSchema.superRefine((mapping, context) => {
-  for (const field of ['subject', 'clientId', 'scopes']) {
-    if (mapping.field_claims !== undefined && Object.hasOwn(mapping.field_claims, field)) {
-      context.addIssue({
-        code: 'custom',
-        path: ['field_claims', field],
-        message: `cannot be mapped for a browser sign-in: the protocol fixes the ${field === 'subject' ? 'subject (SAML NameID, OIDC "sub")' : field}`,
-      });
+export const signInMappingSchema = lazySchema(() =>
+  mappingSchema().superRefine((mapping, context) => {
+    for (const field of ['subject', 'clientId', 'scopes']) {
+      if (mapping.field_claims !== undefined && Object.hasOwn(mapping.field_claims, field)) {
+        context.addIssue({
+          code: 'custom',
+          path: ['field_claims', field],
+          message: `cannot be mapped for a browser sign-in: the protocol fixes the ${field === 'subject' ? 'subject (SAML NameID, OIDC "sub")' : field}`,
+        });
+      }
     }
-  }
-});
+  }),
+);
 
 /** `{ claim_mapping, field_claims, role_mapping }` (see {@link mappingSchema}). */
-export type MappingConfig = z.input<typeof mappingSchema>;
+export type MappingConfig = z.input<ReturnType<typeof mappingSchema>>;
+/** A mapping as {@link mappingSchema} leaves it, ready for {@link createIdentityMapper}. */
+export type ParsedMapping = z.output<ReturnType<typeof mappingSchema>>;
 
-export const presetSchema = z.enum(CLAIM_PRESET_NAMES as [ClaimPresetName, ...ClaimPresetName[]]);
+export const presetSchema = lazySchema((z) =>
+  z.enum(CLAIM_PRESET_NAMES as [ClaimPresetName, ...ClaimPresetName[]]),
+);
 
 /** The identity fields read from one set of claims, before classification. */
 export interface MappedClaims {
@@ -100,7 +108,7 @@ export interface IdentityMapperOptions {
   preset?: ClaimPresetName;
   /** Where each field is read when the mapping does not say (a directory's attributes). */
   defaults?: FieldPaths;
-  mapping?: z.output<typeof mappingSchema>;
+  mapping?: ParsedMapping;
   /** A claim that must name the user (a gateway's `DF_JWT_USER_CLAIM`); overrides `username`. */
   userClaim?: string;
 }

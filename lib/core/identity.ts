@@ -77,37 +77,93 @@ export type IdentityInput = Omit<Identity, 'credentialFingerprint' | 'groupsComp
   readonly tokenDigest?: string;
 };
 
-// The credential lives in a WeakMap keyed by the frozen identity, not on the object: it cannot
-// reach JSON.stringify, util.inspect, a spread or a logger by accident, and it is collected with
-// the identity. Only the outbound layer of this package reads it.
-const credentials = new WeakMap<Identity, Credential>();
+// The credential lives in a private field of the identity, not in a property: it cannot reach
+// JSON.stringify, util.inspect, a spread, structuredClone or a logger by accident, and no
+// reflection reaches it. Only the outbound layer of this package reads it. A private field
+// rather than a WeakMap keyed by the identity: a WeakMap entry per identity is an ephemeron
+// the garbage collector traces on every cycle, which cost more than the rest of building
+// the identity at thousands of new tokens a second.
+class FrozenIdentity {
+  readonly #credential: Credential | undefined;
+  // What a layer above computes once per identity (the audit layer's cleaned fields), kept
+  // with the identity for the same reason.
+  #memo: unknown;
 
-/** Builds a frozen {@link Identity}; the credential, if given, is attached out of band. */
-export function createIdentity(input: IdentityInput, credential?: Credential): Identity {
-  const { tokenId, tokenDigest, ...fields } = input;
-  const identity: Identity = deepFreeze({
-    ...fields,
-    groups: unique(fields.groups),
-    roles: unique(fields.roles),
-    scopes: unique(fields.scopes),
-    attributes: copyOf(fields.attributes),
-    groupsComplete: fields.groupsComplete ?? true,
-    ...(credential === undefined && tokenId === undefined
-      ? {}
-      : { credentialFingerprint: fingerprint(tokenId, tokenDigest, credential) }),
-  });
-  if (credential !== undefined) {
-    credentials.set(
-      identity,
-      Object.freeze({ ...credential, audience: Object.freeze([...credential.audience]) }),
-    );
+  constructor(credential: Credential | undefined) {
+    this.#credential = credential;
   }
-  return identity;
+
+  static credentialOf(identity: Identity): Credential | undefined {
+    return #credential in identity ? (identity as FrozenIdentity).#credential : undefined;
+  }
+
+  static memoOf(identity: Identity): unknown {
+    return #memo in identity ? (identity as FrozenIdentity).#memo : undefined;
+  }
+
+  static remember(identity: Identity, value: unknown): void {
+    if (#memo in identity) (identity as FrozenIdentity).#memo = value;
+  }
 }
 
-/** The credential an identity authenticated with, for forwarding to an allowed upstream. */
+/**
+ * Builds the frozen {@link Identity} every sign-in method produces. Lists are de-duplicated,
+ * attributes deep-copied, everything frozen; the credential, when given, is kept apart (see
+ * {@link credentialOf}).
+ */
+export function createIdentity(input: IdentityInput, credential?: Credential): Identity {
+  const identity = new FrozenIdentity(
+    credential === undefined
+      ? undefined
+      : Object.freeze({ ...credential, audience: Object.freeze([...credential.audience]) }),
+  ) as unknown as Record<string, unknown>;
+  // Assigned field by field, in one order, rather than spread from the input: one object and
+  // one shape for every identity, and no field the input type does not name.
+  identity['subject'] = input.subject;
+  identity['issuer'] = input.issuer;
+  identity['provider'] = input.provider;
+  identity['kind'] = input.kind;
+  if (input.serviceAccountRule !== undefined) {
+    identity['serviceAccountRule'] = input.serviceAccountRule;
+  }
+  identity['username'] = input.username;
+  if (input.email !== undefined) identity['email'] = input.email;
+  if (input.name !== undefined) identity['name'] = input.name;
+  identity['groups'] = uniqueFrozen(input.groups);
+  identity['groupsComplete'] = input.groupsComplete ?? true;
+  identity['roles'] = uniqueFrozen(input.roles);
+  identity['scopes'] = uniqueFrozen(input.scopes);
+  identity['attributes'] = frozenCopy(input.attributes);
+  if (input.actor !== undefined) identity['actor'] = deepFreeze(input.actor);
+  if (input.clientId !== undefined) identity['clientId'] = input.clientId;
+  if (input.expiresAt !== undefined) identity['expiresAt'] = input.expiresAt;
+  if (input.sessionId !== undefined) identity['sessionId'] = input.sessionId;
+  if (credential !== undefined || input.tokenId !== undefined) {
+    identity['credentialFingerprint'] = fingerprint(input.tokenId, input.tokenDigest, credential);
+  }
+  return Object.freeze(identity) as unknown as Identity;
+}
+
+/**
+ * The credential an identity was established with, for forwarding it (with the outbound
+ * layer's rules). Undefined for identities without one (LDAP, SAML) and for copies.
+ */
 export function credentialOf(identity: Identity): Credential | undefined {
-  return credentials.get(identity);
+  return FrozenIdentity.credentialOf(identity);
+}
+
+/**
+ * What a layer computed from an identity and keeps with it (once per identity, whatever the
+ * number of requests it serves). Undefined until remembered, and for copies of an identity.
+ * @internal
+ */
+export function identityMemo(identity: Identity): unknown {
+  return FrozenIdentity.memoOf(identity);
+}
+
+/** Keeps a value with an identity for {@link identityMemo}; ignored for copies. @internal */
+export function rememberForIdentity(identity: Identity, value: unknown): void {
+  FrozenIdentity.remember(identity, value);
 }
 
 function fingerprint(
@@ -120,17 +176,20 @@ function fingerprint(
   return `sha256:${digest.slice(0, 22)}`;
 }
 
-function unique(values: readonly string[]): string[] {
-  return values.length < 2 ? [...values] : [...new Set(values)];
+const EMPTY: readonly string[] = Object.freeze([]);
+
+function uniqueFrozen(values: readonly string[]): readonly string[] {
+  if (values.length === 0) return EMPTY;
+  return Object.freeze(values.length < 2 ? [...values] : [...new Set(values)]);
 }
 
 // A copy the caller cannot change afterwards. Most tokens map no extra attributes, and
 // structuredClone costs microseconds even for an empty object.
-function copyOf(attributes: Readonly<Record<string, unknown>>): Record<string, unknown> {
+function frozenCopy(attributes: Readonly<Record<string, unknown>>): Record<string, unknown> {
   for (const key in attributes) {
-    if (Object.hasOwn(attributes, key)) return structuredClone(attributes);
+    if (Object.hasOwn(attributes, key)) return deepFreeze(structuredClone(attributes));
   }
-  return {};
+  return Object.freeze({});
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,8 +1,8 @@
-import { z } from 'zod';
+import { zod } from './lazy-zod.js';
 
 /** An option that must be a function (a clock, a fetch, a hook), typed as `T`. */
 export function functionOption<T>() {
-  return z.custom<T>((value) => typeof value === 'function', { message: 'must be a function' });
+  return zod().custom<T>((value) => typeof value === 'function', { message: 'must be a function' });
 }
 
 /**
@@ -14,7 +14,7 @@ export function objectWithMethods<T>(
   message: string,
   strings: readonly string[] = [],
 ) {
-  return z.custom<T>(
+  return zod().custom<T>(
     (value) =>
       typeof value === 'object' &&
       value !== null &&

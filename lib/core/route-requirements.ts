@@ -1,20 +1,23 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { IdentityError } from './errors.js';
+import { lazySchema } from './lazy-zod.js';
 import { parseOptions } from './options.js';
 import type { Identity } from './identity.js';
 
-const names = z.array(z.string().min(1)).min(1);
-const nameRequirement = z.union([
-  names,
-  z
-    .strictObject({ anyOf: names.optional(), allOf: names.optional() })
-    .refine((value) => value.anyOf !== undefined || value.allOf !== undefined, {
-      message: 'needs "anyOf" or "allOf"',
-    }),
-]);
+const names = lazySchema((z) => z.array(z.string().min(1)).min(1));
+const nameRequirement = lazySchema((z) =>
+  z.union([
+    names(),
+    z
+      .strictObject({ anyOf: names().optional(), allOf: names().optional() })
+      .refine((value) => value.anyOf !== undefined || value.allOf !== undefined, {
+        message: 'needs "anyOf" or "allOf"',
+      }),
+  ]),
+);
 
 /** What a route asks of the identity; checked in this order, the first failure wins. */
-export const requirementsShape = {
+export const requirementsShape = lazySchema((z) => ({
   /**
    * Default: false. Lets service accounts, app-only and client-credentials tokens through.
    * **Warning:** the AI then acts as a shared account, outside any one person's permissions,
@@ -22,24 +25,24 @@ export const requirementsShape = {
    */
   dangerouslyAllowServiceAccounts: z.boolean().optional(),
   /** Scopes the token must all carry (403 `insufficient_scope` otherwise). */
-  scopes: names.optional(),
+  scopes: names().optional(),
   /** Roles: a list means any of them; or `{ anyOf, allOf }`. */
-  roles: nameRequirement.optional(),
+  roles: nameRequirement().optional(),
   /** Groups: a list means any of them; or `{ anyOf, allOf }`. */
-  groups: nameRequirement.optional(),
+  groups: nameRequirement().optional(),
   /** A final check of your own: return true to allow. */
   allow: z
     .custom<(identity: Identity) => boolean | Promise<boolean>>(
       (value) => typeof value === 'function',
     )
     .optional(),
-};
+}));
 
-export const requirementsSchema = z.strictObject(requirementsShape);
+export const requirementsSchema = lazySchema((z) => z.strictObject(requirementsShape()));
 /** What a route asks of the identity: service-account policy, scopes, roles, groups, a predicate. */
-export type RouteRequirements = z.input<typeof requirementsSchema>;
-type ParsedRequirements = z.output<typeof requirementsSchema>;
-type NameRequirement = z.output<typeof nameRequirement>;
+export type RouteRequirements = z.input<ReturnType<typeof requirementsSchema>>;
+type ParsedRequirements = z.output<ReturnType<typeof requirementsSchema>>;
+type NameRequirement = z.output<ReturnType<typeof nameRequirement>>;
 
 // The synchronous checks (all but `allow`): kept synchronous so that a guarded request costs no
 // promise when no predicate is configured.
@@ -115,7 +118,7 @@ export function createRequirementsPolicy(
   requirements: RouteRequirements = {},
   factory = 'createRequirementsPolicy',
 ): RequirementsPolicy {
-  const parsed = parseOptions(requirementsSchema, requirements, factory);
+  const parsed = parseOptions(requirementsSchema(), requirements, factory);
   const allow = parsed.allow;
   const policy: RequirementsPolicy = {
     refusal: (identity) => requirementRefusal(identity, parsed),

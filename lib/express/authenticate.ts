@@ -1,8 +1,9 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { asIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { lazySchema } from '../core/lazy-zod.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { requestIdFrom } from '../core/request-id.js';
@@ -17,19 +18,21 @@ import { authenticationRequest } from './request-parts.js';
 import { requestState, type RequestState } from './request-state.js';
 import { continueAsUser } from './user-scope.js';
 
-const authenticateSchema = z.strictObject({
-  ...authenticatorShape,
-  ...auditOptionsShape,
-  /** The agent acting for the user, recorded as `source`. Default: `ai-assistant`. */
-  source: z.string().min(1).max(100).optional(),
-  /** The `realm` of the WWW-Authenticate challenge. Default: none. */
-  realm: z.string().min(1).max(100).optional(),
-  /** Generates request ids when the caller sends none. Default: `crypto.randomUUID`. */
-  generateRequestId: functionOption<() => string>().optional(),
-});
+const authenticateSchema = lazySchema((z) =>
+  z.strictObject({
+    ...authenticatorShape(),
+    ...auditOptionsShape,
+    /** The agent acting for the user, recorded as `source`. Default: `ai-assistant`. */
+    source: z.string().min(1).max(100).optional(),
+    /** The `realm` of the WWW-Authenticate challenge. Default: none. */
+    realm: z.string().min(1).max(100).optional(),
+    /** Generates request ids when the caller sends none. Default: `crypto.randomUUID`. */
+    generateRequestId: functionOption<() => string>().optional(),
+  }),
+);
 
 /** Options of {@link authenticate}. */
-export type AuthenticateOptions = z.input<typeof authenticateSchema>;
+export type AuthenticateOptions = z.input<ReturnType<typeof authenticateSchema>>;
 
 /** The middleware, plus `warm()` to load remote keys before the first request. */
 export interface AuthenticateMiddleware extends RequestHandler {
@@ -53,7 +56,7 @@ export interface AuthenticateMiddleware extends RequestHandler {
  * ```
  */
 export function authenticate(options: AuthenticateOptions): AuthenticateMiddleware {
-  const parsed = parseOptions(authenticateSchema, options, 'authenticate');
+  const parsed = parseOptions(authenticateSchema(), options, 'authenticate');
   const { audit, onAuditFailure, auditFailurePolicy, source, realm, generateRequestId, ...core } =
     parsed;
   const authenticator = compileBearerAuthenticator(core, 'authenticate');

@@ -1,6 +1,7 @@
 import express, { type Router } from 'express';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { createBrowserSignIn } from '../core/browser-sign-in.js';
+import { lazySchema } from '../core/lazy-zod.js';
 import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { oidcBrowserMethod } from '../sign-in/oidc/oidc-browser-method.js';
@@ -10,22 +11,24 @@ import { browserSignInRoutes } from './browser-sign-in-routes.js';
 import { identityErrorHandler } from './error-handler.js';
 import { browserSignInShape } from './sign-in-route-options.js';
 
-const oidcRoutesSchema = z.strictObject({
-  /** The relying party from `createOidcSignIn()` (required). */
-  oidc: objectWithMethods<OidcSignIn>(
-    ['start', 'finish', 'keep', 'forget'],
-    'must be the object createOidcSignIn() returns',
-  ),
-  /** The token service from `createSessionTokens()` (required). */
-  tokens: objectWithMethods<SessionTokens>(
-    ['issue', 'signOut', 'sealState', 'openState'],
-    'must be the object createSessionTokens() returns',
-  ),
-  ...browserSignInShape,
-});
+const oidcRoutesSchema = lazySchema((z) =>
+  z.strictObject({
+    /** The relying party from `createOidcSignIn()` (required). */
+    oidc: objectWithMethods<OidcSignIn>(
+      ['start', 'finish', 'keep', 'forget'],
+      'must be the object createOidcSignIn() returns',
+    ),
+    /** The token service from `createSessionTokens()` (required). */
+    tokens: objectWithMethods<SessionTokens>(
+      ['issue', 'signOut', 'sealState', 'openState'],
+      'must be the object createSessionTokens() returns',
+    ),
+    ...browserSignInShape(),
+  }),
+);
 
 /** Options of {@link oidcRoutes}. */
-export type OidcRoutesOptions = z.input<typeof oidcRoutesSchema>;
+export type OidcRoutesOptions = z.input<ReturnType<typeof oidcRoutesSchema>>;
 
 /**
  * The browser routes of OIDC sign-in, as a router mounted where `redirect_uri` points:
@@ -42,7 +45,7 @@ export type OidcRoutesOptions = z.input<typeof oidcRoutesSchema>;
  * ```
  */
 export function oidcRoutes(options: OidcRoutesOptions): Router {
-  const parsed = parseOptions(oidcRoutesSchema, options, 'oidcRoutes');
+  const parsed = parseOptions(oidcRoutesSchema(), options, 'oidcRoutes');
   const { oidc, tokens } = parsed;
   const flow = createBrowserSignIn(
     { sessions: tokens, cookie: parsed.cookie, allowedOrigins: parsed.allowedOrigins },

@@ -1,10 +1,12 @@
+import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
-import { Strategy } from 'passport';
-import { z } from 'zod';
+import type { Strategy as PassportStrategy } from 'passport';
+import type { z } from 'zod';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
 import type { AuditTrail } from '../audit/auditor.js';
 import { asIdentityError, IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
+import { lazySchema } from '../core/lazy-zod.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { runInRequestScope } from '../core/request-context.js';
@@ -22,18 +24,20 @@ import { continueAsUser } from './user-scope.js';
 /** The name passport knows the strategy by unless the `name` option says otherwise. */
 const DEFAULT_STRATEGY_NAME = 'identity-bearer';
 
-const identityStrategySchema = z.strictObject({
-  ...authenticatorShape,
-  ...auditOptionsShape,
-  /** The agent acting for the user, recorded as `source`. Default: `ai-assistant`. */
-  source: z.string().min(1).max(100).optional(),
-  /** The `realm` of the WWW-Authenticate challenge. Default: none. */
-  realm: z.string().min(1).max(100).optional(),
-  /** Generates request ids when the caller sends none. Default: `crypto.randomUUID`. */
-  generateRequestId: functionOption<() => string>().optional(),
-  /** The name for `passport.use(strategy)` and `passport.authenticate(name)`. Default: `identity-bearer`. */
-  name: z.string().min(1).max(100).optional(),
-});
+const identityStrategySchema = lazySchema((z) =>
+  z.strictObject({
+    ...authenticatorShape(),
+    ...auditOptionsShape,
+    /** The agent acting for the user, recorded as `source`. Default: `ai-assistant`. */
+    source: z.string().min(1).max(100).optional(),
+    /** The `realm` of the WWW-Authenticate challenge. Default: none. */
+    realm: z.string().min(1).max(100).optional(),
+    /** Generates request ids when the caller sends none. Default: `crypto.randomUUID`. */
+    generateRequestId: functionOption<() => string>().optional(),
+    /** The name for `passport.use(strategy)` and `passport.authenticate(name)`. Default: `identity-bearer`. */
+    name: z.string().min(1).max(100).optional(),
+  }),
+);
 
 /**
  * Options of {@link identityStrategy}: those of `authenticate()` (issuer, audience, keys,
@@ -49,7 +53,7 @@ const identityStrategySchema = z.strictObject({
  * };
  * ```
  */
-export type IdentityStrategyOptions = z.input<typeof identityStrategySchema>;
+export type IdentityStrategyOptions = z.input<ReturnType<typeof identityStrategySchema>>;
 
 /**
  * What {@link identityStrategy} returns: an instance of passport's `Strategy`, typed here by
@@ -118,7 +122,7 @@ interface Verdicts {
  * ```
  */
 export function identityStrategy(options: IdentityStrategyOptions): IdentityStrategy {
-  const parsed = parseOptions(identityStrategySchema, options, 'identityStrategy');
+  const parsed = parseOptions(identityStrategySchema(), options, 'identityStrategy');
   const {
     audit,
     onAuditFailure,
@@ -137,37 +141,54 @@ export function identityStrategy(options: IdentityStrategyOptions): IdentityStra
     generateRequestId,
     now: core.now ?? Date.now,
   });
-  return new PassportIdentityStrategy(name ?? DEFAULT_STRATEGY_NAME, settings);
+  const IdentityStrategyClass = passportIdentityStrategy();
+  return new IdentityStrategyClass(name ?? DEFAULT_STRATEGY_NAME, settings);
 }
 
-class PassportIdentityStrategy extends Strategy implements IdentityStrategy {
-  override readonly name: string;
-  // Not a #private field: passport.use() makes each request's strategy with Object.create()
-  // over this instance, and a private field is not found through the prototype chain.
-  private readonly settings: Settings;
+type IdentityStrategyClass = new (name: string, settings: Settings) => IdentityStrategy;
 
-  constructor(name: string, settings: Settings) {
-    super();
-    this.name = name;
-    this.settings = settings;
-  }
+const requireHere = createRequire(import.meta.url);
+let strategyClass: IdentityStrategyClass | undefined;
 
-  warm(): Promise<void> {
-    return this.settings.authenticator.warm();
-  }
+// passport (and what it loads) is required the first time a strategy is made, not when the
+// package is imported: an application that never calls identityStrategy() never loads it.
+function passportIdentityStrategy(): IdentityStrategyClass {
+  strategyClass ??= strategyExtending(
+    (requireHere('passport') as { Strategy: typeof PassportStrategy }).Strategy,
+  );
+  return strategyClass;
+}
 
-  override authenticate(req: Request): void {
-    // passport.authenticate(instance) writes each request's success/fail/error onto the one
-    // shared instance: read after a verification's await, they could be another request's,
-    // and this request would continue as someone else. Taken now, they are this request's.
-    const verdicts: Verdicts = {
-      success: this.success.bind(this),
-      fail: this.fail.bind(this),
-      pass: this.pass.bind(this),
-      error: this.error.bind(this),
-    };
-    identifyRequest(this.settings, req, verdicts);
-  }
+function strategyExtending(Strategy: typeof PassportStrategy): IdentityStrategyClass {
+  return class PassportIdentityStrategy extends Strategy implements IdentityStrategy {
+    override readonly name: string;
+    // Not a #private field: passport.use() makes each request's strategy with Object.create()
+    // over this instance, and a private field is not found through the prototype chain.
+    private readonly settings: Settings;
+
+    constructor(name: string, settings: Settings) {
+      super();
+      this.name = name;
+      this.settings = settings;
+    }
+
+    warm(): Promise<void> {
+      return this.settings.authenticator.warm();
+    }
+
+    override authenticate(req: Request): void {
+      // passport.authenticate(instance) writes each request's success/fail/error onto the one
+      // shared instance: read after a verification's await, they could be another request's,
+      // and this request would continue as someone else. Taken now, they are this request's.
+      const verdicts: Verdicts = {
+        success: this.success.bind(this),
+        fail: this.fail.bind(this),
+        pass: this.pass.bind(this),
+        error: this.error.bind(this),
+      };
+      identifyRequest(this.settings, req, verdicts);
+    }
+  };
 }
 
 function identifyRequest(settings: Settings, req: Request, verdicts: Verdicts): void {

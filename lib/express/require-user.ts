@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { IdentityError } from '../core/errors.js';
+import { lazySchema } from '../core/lazy-zod.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { createRequirementsPolicy, requirementsShape } from '../core/route-requirements.js';
@@ -8,16 +9,18 @@ import { apiKeyRefused } from '../bearer/bearer-token.js';
 import { auditThenContinue } from './audit-decision.js';
 import { requestState } from './request-state.js';
 
-const requireUserSchema = z.strictObject({
-  ...requirementsShape,
-  /** The agent this route serves, recorded as the audit `source`. Default: authenticate's. */
-  source: z.string().min(1).max(100).optional(),
-  /** Injectable clock for audit timestamps. Default: `Date.now`. */
-  now: functionOption<() => number>().optional(),
-});
+const requireUserSchema = lazySchema((z) =>
+  z.strictObject({
+    ...requirementsShape(),
+    /** The agent this route serves, recorded as the audit `source`. Default: authenticate's. */
+    source: z.string().min(1).max(100).optional(),
+    /** Injectable clock for audit timestamps. Default: `Date.now`. */
+    now: functionOption<() => number>().optional(),
+  }),
+);
 
 /** Options of {@link requireUser}. */
-export type RequireUserOptions = z.input<typeof requireUserSchema>;
+export type RequireUserOptions = z.input<ReturnType<typeof requireUserSchema>>;
 
 /**
  * Guards an AI route: only a real, signed-in person gets through, with the roles, groups and
@@ -34,7 +37,7 @@ export function requireUser(options: RequireUserOptions = {}): RequestHandler {
     source,
     now: nowOption,
     ...requirements
-  } = parseOptions(requireUserSchema, options, 'requireUser');
+  } = parseOptions(requireUserSchema(), options, 'requireUser');
   const now = nowOption ?? Date.now;
   const policy = createRequirementsPolicy(requirements, 'requireUser');
 

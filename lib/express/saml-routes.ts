@@ -1,7 +1,8 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { createBrowserSignIn } from '../core/browser-sign-in.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
+import { lazySchema } from '../core/lazy-zod.js';
 import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { samlBrowserMethod } from '../sign-in/saml/saml-browser-method.js';
@@ -13,22 +14,24 @@ import { identityErrorHandler } from './error-handler.js';
 import { browserSignInShape } from './sign-in-route-options.js';
 export type { SignInHandler } from './sign-in-route-options.js';
 
-const samlRoutesSchema = z.strictObject({
-  /** The service provider from `createSamlSignIn()` (required). */
-  saml: objectWithMethods<SamlSignIn>(
-    ['start', 'finish', 'metadata', 'rememberSession', 'logoutUrl'],
-    'must be the object createSamlSignIn() returns',
-  ),
-  /** The token service from `createSessionTokens()` (required). */
-  tokens: objectWithMethods<SessionTokens>(
-    ['issue', 'signOut'],
-    'must be the object createSessionTokens() returns',
-  ),
-  ...browserSignInShape,
-});
+const samlRoutesSchema = lazySchema((z) =>
+  z.strictObject({
+    /** The service provider from `createSamlSignIn()` (required). */
+    saml: objectWithMethods<SamlSignIn>(
+      ['start', 'finish', 'metadata', 'rememberSession', 'logoutUrl'],
+      'must be the object createSamlSignIn() returns',
+    ),
+    /** The token service from `createSessionTokens()` (required). */
+    tokens: objectWithMethods<SessionTokens>(
+      ['issue', 'signOut'],
+      'must be the object createSessionTokens() returns',
+    ),
+    ...browserSignInShape(),
+  }),
+);
 
 /** Options of {@link samlRoutes}. */
-export type SamlRoutesOptions = z.input<typeof samlRoutesSchema>;
+export type SamlRoutesOptions = z.input<ReturnType<typeof samlRoutesSchema>>;
 
 /**
  * The browser routes of SAML sign-in, as a router (mount it where the ACS URL points):
@@ -49,7 +52,7 @@ export type SamlRoutesOptions = z.input<typeof samlRoutesSchema>;
  * ```
  */
 export function samlRoutes(options: SamlRoutesOptions): Router {
-  const parsed = parseOptions(samlRoutesSchema, options, 'samlRoutes');
+  const parsed = parseOptions(samlRoutesSchema(), options, 'samlRoutes');
   const { saml, tokens } = parsed;
   const flow = createBrowserSignIn(
     { sessions: tokens, cookie: parsed.cookie, allowedOrigins: parsed.allowedOrigins },

@@ -1,8 +1,9 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+import { lazySchema } from '../core/lazy-zod.js';
 import { secureUrl } from '../core/secure-url.js';
 
 /** How browser sign-in routes hand the session token over: an HttpOnly cookie. */
-export const sessionCookieOptionsShape = {
+export const sessionCookieOptionsShape = lazySchema((z) => ({
   /**
    * Default: `__Host-eip-session`, or `eip-session` when `secure` is false. Give
    * `authenticate({ sessionCookie })` the same `name` and `secure`: it derives the same name.
@@ -18,12 +19,16 @@ export const sessionCookieOptionsShape = {
    * given the same setting).
    */
   secure: z.boolean().optional(),
-};
+}));
 
-export const sessionCookieOptionsSchema = z.strictObject(sessionCookieOptionsShape);
-export type SessionCookieOptions = z.input<typeof sessionCookieOptionsSchema>;
+export const sessionCookieOptionsSchema = lazySchema((z) =>
+  z.strictObject(sessionCookieOptionsShape()),
+);
+export type SessionCookieOptions = z.input<ReturnType<typeof sessionCookieOptionsSchema>>;
 
 /** An origin, exactly: scheme, host and port, without a path. */
-export const originSchema = secureUrl.refine((value) => new URL(value).origin === value, {
-  message: 'must be an origin (scheme, host and port) without a path or a trailing slash',
-});
+export const originSchema = lazySchema(() =>
+  secureUrl().refine((value) => new URL(value).origin === value, {
+    message: 'must be an origin (scheme, host and port) without a path or a trailing slash',
+  }),
+);

@@ -7,10 +7,11 @@ import express, {
   type Router,
 } from 'express';
 import { decodeJwt } from 'jose';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { auditTrailFrom } from '../audit/audit-options.js';
 import { IdentityError, isIdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
+import { lazySchema } from '../core/lazy-zod.js';
 import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import type { PasswordAuthenticator } from '../core/password-sign-in.js';
@@ -28,48 +29,50 @@ import { routeOptionsShape } from './sign-in-route-options.js';
 /** Default: 8 KiB. A sign-in body is a username and a password. */
 const MAX_BODY_BYTES = 8 * 1024;
 
-const sessionRoutesSchema = z.strictObject({
-  /** The token service from `createSessionTokens()` (required). */
-  tokens: objectWithMethods<SessionTokens>(
-    ['issue', 'refresh', 'signOut'],
-    'must be the object createSessionTokens() returns',
-  ),
-  /** Checks passwords: `createLdapAuthenticator()`. Without it, no `POST /session` route. */
-  passwordSignIn: objectWithMethods<PasswordAuthenticator>(
-    ['authenticate'],
-    'must be a password authenticator: { provider, authenticate({ username, password }) }',
-    ['provider'],
-  ).optional(),
-  /**
-   * Failed sign-ins allowed before 429 `too_many_attempts`. Default: 4 per account (counted until
-   * 15 minutes pass without one) and 20 per client address in 15 minutes: safe for directories
-   * that lock an account at 5 or more failures. Set the account limit below the directory's
-   * lockout threshold, and `windowMs` no shorter than its failure-counting interval.
-   * An account is counted under every name it is signed in with as soon as `passwordSignIn`
-   * resolves the name to it (`context.guardAccount()`): the LDAP authenticator does so in
-   * search-then-bind and `userDnTemplate` modes. With `accountSuffix`, and with authenticators
-   * that ignore the context, names are counted as typed (case, the UPN domain and `DOMAIN\`
-   * folded), so two names of one person not related by that folding each get the allowance.
-   * **Warning:** `false` lets anyone guess passwords as fast as the directory answers, and lock
-   * any account whose name they know. Several instances share one throttle (a `SignInThrottle`
-   * such as `createRedisStores().signInThrottle()`), or each lets the allowance through.
-   */
-  throttle: z
-    .union([
-      z.literal(false),
-      objectWithMethods<SignInThrottle>(['attempt'], 'must be a SignInThrottle: { attempt }'),
-      z.strictObject({
-        maxFailuresPerAccount: z.number().int().min(1).max(1_000).optional(),
-        maxFailuresPerClient: z.number().int().min(1).max(100_000).optional(),
-        windowMs: z.number().int().min(1_000).max(86_400_000).optional(),
-      }),
-    ])
-    .optional(),
-  ...routeOptionsShape,
-});
+const sessionRoutesSchema = lazySchema((z) =>
+  z.strictObject({
+    /** The token service from `createSessionTokens()` (required). */
+    tokens: objectWithMethods<SessionTokens>(
+      ['issue', 'refresh', 'signOut'],
+      'must be the object createSessionTokens() returns',
+    ),
+    /** Checks passwords: `createLdapAuthenticator()`. Without it, no `POST /session` route. */
+    passwordSignIn: objectWithMethods<PasswordAuthenticator>(
+      ['authenticate'],
+      'must be a password authenticator: { provider, authenticate({ username, password }) }',
+      ['provider'],
+    ).optional(),
+    /**
+     * Failed sign-ins allowed before 429 `too_many_attempts`. Default: 4 per account (counted until
+     * 15 minutes pass without one) and 20 per client address in 15 minutes: safe for directories
+     * that lock an account at 5 or more failures. Set the account limit below the directory's
+     * lockout threshold, and `windowMs` no shorter than its failure-counting interval.
+     * An account is counted under every name it is signed in with as soon as `passwordSignIn`
+     * resolves the name to it (`context.guardAccount()`): the LDAP authenticator does so in
+     * search-then-bind and `userDnTemplate` modes. With `accountSuffix`, and with authenticators
+     * that ignore the context, names are counted as typed (case, the UPN domain and `DOMAIN\`
+     * folded), so two names of one person not related by that folding each get the allowance.
+     * **Warning:** `false` lets anyone guess passwords as fast as the directory answers, and lock
+     * any account whose name they know. Several instances share one throttle (a `SignInThrottle`
+     * such as `createRedisStores().signInThrottle()`), or each lets the allowance through.
+     */
+    throttle: z
+      .union([
+        z.literal(false),
+        objectWithMethods<SignInThrottle>(['attempt'], 'must be a SignInThrottle: { attempt }'),
+        z.strictObject({
+          maxFailuresPerAccount: z.number().int().min(1).max(1_000).optional(),
+          maxFailuresPerClient: z.number().int().min(1).max(100_000).optional(),
+          windowMs: z.number().int().min(1_000).max(86_400_000).optional(),
+        }),
+      ])
+      .optional(),
+    ...routeOptionsShape(),
+  }),
+);
 
 /** Options of {@link sessionRoutes}. */
-export type SessionRoutesOptions = z.input<typeof sessionRoutesSchema>;
+export type SessionRoutesOptions = z.input<ReturnType<typeof sessionRoutesSchema>>;
 
 /**
  * The sign-in routes of the package's own sessions, as a router to mount where you like:
@@ -88,7 +91,7 @@ export type SessionRoutesOptions = z.input<typeof sessionRoutesSchema>;
  * ```
  */
 export function sessionRoutes(options: SessionRoutesOptions): Router {
-  const parsed = parseOptions(sessionRoutesSchema, options, 'sessionRoutes');
+  const parsed = parseOptions(sessionRoutesSchema(), options, 'sessionRoutes');
   const { tokens, passwordSignIn, source, generateRequestId } = parsed;
   const now = parsed.now ?? Date.now;
   const throttle = throttleOf(parsed.throttle, now);
@@ -309,7 +312,7 @@ function bodyError(error: unknown): unknown {
 }
 
 function throttleOf(
-  option: z.output<typeof sessionRoutesSchema>['throttle'],
+  option: z.output<ReturnType<typeof sessionRoutesSchema>>['throttle'],
   now: () => number,
 ): SignInThrottle | undefined {
   if (option === false) return undefined;

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
-import { z } from 'zod';
 import { auditOptionsShape } from '../audit/audit-options.js';
+import { lazySchema } from '../core/lazy-zod.js';
 import { functionOption } from '../core/option-schemas.js';
 import type { IssuedSession } from '../tokens/session-tokens.js';
 import { originSchema, sessionCookieOptionsSchema } from './session-cookie.js';
@@ -13,7 +13,7 @@ export type SignInHandler = (
 ) => void;
 
 /** The options every sign-in router shares: audit, request ids, the clock. */
-export const routeOptionsShape = {
+export const routeOptionsShape = lazySchema((z) => ({
   ...auditOptionsShape,
   /** Recorded as the audit events' `source`. Default: `ai-assistant`. */
   source: z.string().min(1).max(100).optional(),
@@ -21,21 +21,21 @@ export const routeOptionsShape = {
   generateRequestId: functionOption<() => string>().optional(),
   /** Injectable clock, in milliseconds since the epoch. Default: `Date.now`. */
   now: functionOption<() => number>().optional(),
-};
+}));
 
 /** The options the browser sign-in routers (SAML, OIDC) share, beyond {@link routeOptionsShape}. */
-export const browserSignInShape = {
-  ...routeOptionsShape,
+export const browserSignInShape = lazySchema((z) => ({
+  ...routeOptionsShape(),
   /** The session cookie: HttpOnly, Secure, SameSite=Lax, `__Host-eip-session` by default. */
-  cookie: sessionCookieOptionsSchema.optional(),
+  cookie: sessionCookieOptionsSchema().optional(),
   /**
    * Origins whose pages may sign out (an Origin check). Default: the origin of the URL the IdP
    * answers at (the ACS URL or `redirect_uri`).
    */
-  allowedOrigins: z.array(originSchema).min(1).optional(),
+  allowedOrigins: z.array(originSchema()).min(1).optional(),
   /**
    * Hands the session to the application instead of setting the cookie (a native shell, a
    * server-side session store). The token never appears in a URL either way.
    */
   onSignIn: functionOption<SignInHandler>().optional(),
-};
+}));

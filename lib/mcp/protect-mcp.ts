@@ -26,8 +26,6 @@ import {
 import { createMemoryMcpSessionStore } from './session-binding.js';
 import { createSessionBinding } from './session-guard.js';
 
-const AUTHENTICATOR_KEYS = new Set(Object.keys(authenticatorShape));
-
 /** Default: 4 MiB, the MCP SDK transport's own limit. */
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -86,7 +84,7 @@ export interface ProtectedMcp {
  * ```
  */
 export function protectMcp(options: McpOptions): ProtectedMcp {
-  const parsed = parseOptions(mcpOptionsSchema, withIssuerAudiences(options), 'protectMcp');
+  const parsed = parseOptions(mcpOptionsSchema(), withIssuerAudiences(options), 'protectMcp');
   const authenticator = compileBearerAuthenticator(authenticatorOptionsOf(parsed), 'protectMcp');
   const policy = compileCallPolicy(parsed.requirements, parsed.tools);
   const document = resourceMetadataDocument({
@@ -170,8 +168,9 @@ function guardSettingsOf(
  */
 function authenticatorOptionsOf(parsed: ParsedMcpOptions): AuthenticatorOptions {
   const { resource } = parsed;
+  const shape = authenticatorShape();
   const core = Object.fromEntries(
-    Object.entries(parsed).filter(([key]) => AUTHENTICATOR_KEYS.has(key)),
+    Object.entries(parsed).filter(([key]) => Object.hasOwn(shape, key)),
   ) as AuthenticatorOptions;
   if (core.credentialsRequired === false) {
     throw new TypeError(

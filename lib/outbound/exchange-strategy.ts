@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { decodeJwt } from 'jose';
 import { IdentityError, isIdentityError } from '../core/errors.js';
 import { credentialOf, type Identity } from '../core/identity.js';
+import { lazySchema } from '../core/lazy-zod.js';
 import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { idpUnavailable, isIdpUnreachable } from '../sign-in/oidc/oidc-errors.js';
@@ -18,33 +19,35 @@ const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 /** Exchanged tokens are reused until this long before they expire. */
 const EXPIRY_MARGIN_MS = 30_000;
 
-const exchangeSchema = z.strictObject({
-  /** The relying party whose client and IdP perform the exchange (`createOidcSignIn()`). */
-  oidc: objectWithMethods<Pick<OidcSignIn, 'configuration' | 'accessToken'>>(
-    ['configuration', 'accessToken'],
-    'must be the object createOidcSignIn() returns',
-  ),
-  /**
-   * Default: `token-exchange` (RFC 8693, with `audience` set to the upstream's). `entra-obo` uses
-   * Entra ID's on-behalf-of grant, with scope `<upstream audience>/.default`.
-   */
-  grant: z.enum(['token-exchange', 'entra-obo']).optional(),
-  /** The token service, so that a session whose IdP grant has ended is ended here too. */
-  tokens: objectWithMethods<Pick<SessionTokens, 'revoke'>>(
-    ['revoke'],
-    'must be the object createSessionTokens() returns',
-  ).optional(),
-  /** Default: 1000 exchanged tokens cached (per user token and upstream). */
-  cacheMaxEntries: z.number().int().min(0).max(100_000).optional(),
-  /**
-   * A cache shared by several instances (`createRedisStores().exchangedTokens`), instead of
-   * this instance's memory. A cache that fails is read as a miss: the token is exchanged again.
-   */
-  cache: objectWithMethods<ExchangedTokenCache>(
-    ['get', 'set'],
-    'must be an exchanged-token cache: { get, set }',
-  ).optional(),
-});
+const exchangeSchema = lazySchema((z) =>
+  z.strictObject({
+    /** The relying party whose client and IdP perform the exchange (`createOidcSignIn()`). */
+    oidc: objectWithMethods<Pick<OidcSignIn, 'configuration' | 'accessToken'>>(
+      ['configuration', 'accessToken'],
+      'must be the object createOidcSignIn() returns',
+    ),
+    /**
+     * Default: `token-exchange` (RFC 8693, with `audience` set to the upstream's). `entra-obo` uses
+     * Entra ID's on-behalf-of grant, with scope `<upstream audience>/.default`.
+     */
+    grant: z.enum(['token-exchange', 'entra-obo']).optional(),
+    /** The token service, so that a session whose IdP grant has ended is ended here too. */
+    tokens: objectWithMethods<Pick<SessionTokens, 'revoke'>>(
+      ['revoke'],
+      'must be the object createSessionTokens() returns',
+    ).optional(),
+    /** Default: 1000 exchanged tokens cached (per user token and upstream). */
+    cacheMaxEntries: z.number().int().min(0).max(100_000).optional(),
+    /**
+     * A cache shared by several instances (`createRedisStores().exchangedTokens`), instead of
+     * this instance's memory. A cache that fails is read as a miss: the token is exchanged again.
+     */
+    cache: objectWithMethods<ExchangedTokenCache>(
+      ['get', 'set'],
+      'must be an exchanged-token cache: { get, set }',
+    ).optional(),
+  }),
+);
 
 /** A token obtained by exchange, and when it expires (milliseconds since the epoch). */
 export interface ExchangedToken {
@@ -59,7 +62,7 @@ export interface ExchangedTokenCache {
 }
 
 /** Options of {@link exchangeStrategy}. */
-export type ExchangeStrategyOptions = z.input<typeof exchangeSchema>;
+export type ExchangeStrategyOptions = z.input<ReturnType<typeof exchangeSchema>>;
 
 /**
  * `exchange`: trades the user's token at their identity provider for one issued for the
@@ -75,7 +78,7 @@ export type ExchangeStrategyOptions = z.input<typeof exchangeSchema>;
  * ```
  */
 export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialStrategy {
-  const parsed = parseOptions(exchangeSchema, options, 'exchangeStrategy');
+  const parsed = parseOptions(exchangeSchema(), options, 'exchangeStrategy');
   const grant = parsed.grant ?? 'token-exchange';
   const cache = parsed.cache ?? memoryCache(parsed.cacheMaxEntries ?? 1_000);
 
@@ -108,7 +111,7 @@ export function exchangeStrategy(options: ExchangeStrategyOptions): CredentialSt
   } satisfies CredentialStrategy);
 }
 
-type ParsedExchangeOptions = z.output<typeof exchangeSchema>;
+type ParsedExchangeOptions = z.output<ReturnType<typeof exchangeSchema>>;
 
 function memoryCache(maxEntries: number): ExchangedTokenCache | undefined {
   if (maxEntries === 0) return undefined;

@@ -1,5 +1,6 @@
 import { buildAuditEvent, type AuditOutcome } from '../audit/audit-event.js';
 import { recordAuditEvent, type AuditTrail } from '../audit/auditor.js';
+import { publishForward } from '../core/diagnostics.js';
 import { isIdentityError, type IdentityError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { forwardStrategy } from './credential-strategy.js';
@@ -61,40 +62,39 @@ export class ForwardAudit {
     // A refused destination is recorded by origin only (its path is attacker-chosen text), and
     // so is a URL that held the user's credential (its path or query may be that credential).
     const originOnly = upstream === undefined || facts.error?.code === 'token_in_url';
-    return recordAuditEvent(
-      call.trail,
-      buildAuditEvent({
-        action: call.action,
-        outcome,
-        reason,
-        status,
-        method: this.method,
-        path:
-          url === undefined ? '(invalid url)' : `${url.origin}${originOnly ? '' : url.pathname}`,
-        requestId: call.requestId,
-        ip: call.ip,
-        source: call.source,
-        identity: call.identity,
-        filters: originOnly ? null : (call.filters ?? url?.searchParams.get('filter') ?? null),
-        recordsReturned: facts.report?.records ?? null,
-        ...(upstream === undefined ? {} : { upstream: upstream.name }),
-        ...(facts.status === undefined ? {} : { upstreamStatus: facts.status }),
-        durationMs: call.now() - call.started,
-        details: {
-          ...(upstream === undefined
-            ? {}
-            : { strategy: upstream.strategy?.name ?? forwardStrategy.name }),
-          ...(this.traceparent === undefined ? {} : { traceparent: this.traceparent }),
-          ...facts.error?.details,
-          ...(facts.report === undefined ? {} : { bytes: facts.report.bytes }),
-          ...(bodyError instanceof Error ? { body_error: bodyError.message } : {}),
-          // The upstream's own explanation of an error, bounded and escaped by the event
-          // builder: for the audit trail, never for the client.
-          ...(facts.report?.excerpt == null ? {} : { upstream_error: facts.report.excerpt }),
-        },
-        now: call.now,
-      }),
-    );
+    const event = buildAuditEvent({
+      action: call.action,
+      outcome,
+      reason,
+      status,
+      method: this.method,
+      path: url === undefined ? '(invalid url)' : `${url.origin}${originOnly ? '' : url.pathname}`,
+      requestId: call.requestId,
+      ip: call.ip,
+      source: call.source,
+      identity: call.identity,
+      filters: originOnly ? null : (call.filters ?? url?.searchParams.get('filter') ?? null),
+      recordsReturned: facts.report?.records ?? null,
+      ...(upstream === undefined ? {} : { upstream: upstream.name }),
+      ...(facts.status === undefined ? {} : { upstreamStatus: facts.status }),
+      durationMs: call.now() - call.started,
+      details: {
+        ...(upstream === undefined
+          ? {}
+          : { strategy: upstream.strategy?.name ?? forwardStrategy.name }),
+        ...(this.traceparent === undefined ? {} : { traceparent: this.traceparent }),
+        ...facts.error?.details,
+        ...(facts.report === undefined ? {} : { bytes: facts.report.bytes }),
+        ...(bodyError instanceof Error ? { body_error: bodyError.message } : {}),
+        // The upstream's own explanation of an error, bounded and escaped by the event
+        // builder: for the audit trail, never for the client.
+        ...(facts.report?.excerpt == null ? {} : { upstream_error: facts.report.excerpt }),
+      },
+      now: call.now,
+    });
+    // The call's end, for monitoring: the last event only, not a fail-closed write's intent.
+    if (facts.intent !== true) publishForward(event, this.method, url);
+    return recordAuditEvent(call.trail, event);
   }
 }
 

@@ -11,6 +11,7 @@ import { outboundHeaders } from './outbound-headers.js';
 import { outboundTrace, traceparentFor, type OutboundTrace } from './trace-context.js';
 import { callFailure, notAllowed } from './upstream-errors.js';
 import type { Upstream } from './upstream.js';
+import type { UpstreamReply, UpstreamTransport } from './upstream-transport.js';
 import { refuseCredentialParams, refuseSecretsInUrl } from './url-credentials.js';
 
 /** `fetch` options, plus what the audit event should record about the call. */
@@ -22,7 +23,7 @@ export interface PassthroughInit extends RequestInit {
 export interface ForwardContext {
   readonly byOrigin: ReadonlyMap<string, Upstream>;
   readonly trail: AuditTrail;
-  readonly fetch: typeof globalThis.fetch;
+  readonly transport: UpstreamTransport;
   readonly now: () => number;
   readonly source: string | undefined;
 }
@@ -136,7 +137,7 @@ async function sendHop(
   record: ForwardAudit,
   hop: Hop,
   count: number,
-): Promise<{ upstream: Upstream; token: string; response: Response }> {
+): Promise<{ upstream: Upstream; token: string; response: UpstreamReply }> {
   const upstream = context.byOrigin.get(hop.url.origin);
   record.upstream = upstream;
   if (upstream === undefined) throw notAllowed(hop.url, count);
@@ -159,13 +160,11 @@ async function sendHop(
     // its intent must be written (on disk, for the audit file) before it is sent, or it is not.
     await record.record({ intent: true });
   }
-  const response = await context.fetch(hop.url, {
+  const response = await context.transport(hop.url, {
     method: record.method,
     headers,
     body: hop.body,
-    redirect: 'manual',
     signal: hop.signal,
-    ...(hop.body instanceof ReadableStream ? { duplex: 'half' } : {}),
   });
   return { upstream, token, response };
 }

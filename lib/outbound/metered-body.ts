@@ -1,6 +1,7 @@
-import type { ReadableStreamReadResult, UnderlyingSource } from 'node:stream/web';
+import type { UnderlyingSource } from 'node:stream/web';
 import type { IdentityError } from '../core/errors.js';
 import { JsonRecordCounter } from './record-counter.js';
+import type { BodySource } from './upstream-transport.js';
 
 /** What a metered body reports once, when it ends, fails, is cancelled or is left unread. */
 export interface BodyReport {
@@ -39,11 +40,8 @@ export interface MeterOptions {
  * comes back "done" (which is what cancelling it does) is not taken for the end of the body. If
  * `onEnd` rejects (a fail-closed audit), the stream errors instead of closing.
  */
-export function meterBody(
-  body: ReadableStream<Uint8Array>,
-  options: MeterOptions,
-): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>(new MeteredSource(body.getReader(), options), {
+export function meterBody(body: BodySource, options: MeterOptions): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>(new MeteredSource(body, options), {
     highWaterMark: 0,
   });
 }
@@ -52,8 +50,33 @@ export function meterBody(
  * The underlying source of a metered body, pulled one upstream chunk at a time. Its state lives
  * in fields rather than in closures: a body costs one object, not one closure per callback.
  */
+/**
+ * The same meter, read to the end at once: the whole body, or the error that cut it (after its
+ * report, as for a stream). For bodies small enough to hold whole.
+ */
+export async function readMetered(body: BodySource, options: MeterOptions): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  const end: { reached: boolean; failure?: Error } = { reached: false };
+  const source = new MeteredSource(body, options);
+  source.start({
+    enqueue: (chunk: Uint8Array) => chunks.push(chunk),
+    close: () => {
+      end.reached = true;
+    },
+    error: (error: unknown) => {
+      end.reached = true;
+      end.failure = error instanceof Error ? error : new Error('the body could not be read');
+    },
+  } as unknown as ReadableStreamDefaultController<Uint8Array>);
+  // Each pull reads a chunk, or ends the body (closed or errored); the meter's deadline bounds
+  // how long that takes.
+  while (!end.reached) await source.pull();
+  if (end.failure !== undefined) throw end.failure;
+  return Buffer.concat(chunks);
+}
+
 class MeteredSource implements UnderlyingSource<Uint8Array> {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly reader: BodySource;
   private readonly options: MeterOptions;
   private readonly counter: JsonRecordCounter | undefined;
   private readonly excerptBytes: number;
@@ -67,7 +90,7 @@ class MeteredSource implements UnderlyingSource<Uint8Array> {
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private readonly deadline: NodeJS.Timeout;
 
-  constructor(reader: ReadableStreamDefaultReader<Uint8Array>, options: MeterOptions) {
+  constructor(reader: BodySource, options: MeterOptions) {
     this.reader = reader;
     this.options = options;
     this.counter = options.countRecords ? new JsonRecordCounter() : undefined;
@@ -83,7 +106,7 @@ class MeteredSource implements UnderlyingSource<Uint8Array> {
   }
 
   async pull(): Promise<void> {
-    let chunk: ReadableStreamReadResult<Uint8Array>;
+    let chunk: Awaited<ReturnType<BodySource['read']>>;
     try {
       chunk = await this.reader.read();
     } catch (error) {
@@ -92,7 +115,8 @@ class MeteredSource implements UnderlyingSource<Uint8Array> {
       return;
     }
     if (this.cancelled || this.cut !== undefined) return;
-    if (chunk.done) {
+    const { value } = chunk;
+    if (chunk.done || value === undefined) {
       try {
         await this.end(undefined);
         this.controller.close();
@@ -101,14 +125,14 @@ class MeteredSource implements UnderlyingSource<Uint8Array> {
       }
       return;
     }
-    this.bytes += chunk.value.byteLength;
+    this.bytes += value.byteLength;
     if (this.bytes > this.options.maxBytes) {
       await this.cutWith(this.options.tooLarge());
       return;
     }
-    this.keepExcerpt(chunk.value);
-    this.counter?.push(chunk.value);
-    this.controller.enqueue(chunk.value);
+    this.keepExcerpt(value);
+    this.counter?.push(value);
+    this.controller.enqueue(value);
   }
 
   async cancel(reason: unknown): Promise<void> {

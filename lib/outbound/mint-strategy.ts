@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+import { lazySchema } from '../core/lazy-zod.js';
 import { objectWithMethods } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { DEFAULT_MINT_TTL_SEC } from '../tokens/session-options.js';
@@ -6,24 +7,26 @@ import type { SessionTokens } from '../tokens/session-tokens.js';
 import type { CredentialStrategy } from './upstream.js';
 import type { Upstream } from './upstream.js';
 
-const mintSchema = z.strictObject({
-  /** The package's token service (`createSessionTokens()`), which signs and publishes the JWKS. */
-  tokens: objectWithMethods<SessionTokens>(
-    ['mint', 'trustedIssuer'],
-    'must be the object createSessionTokens() returns',
-    ['issuer', 'audience'],
-  ),
-  /**
-   * The agent acting for the user, named in the token's RFC 8693 `act` claim (required): the
-   * upstream sees who the data is for (`sub`) and who is asking (`act.sub`).
-   */
-  agent: z.string().min(1).max(200),
-  /** Default: 300 (5 minutes). Never longer than the user's own session. At most 3600. */
-  ttlSec: z.number().int().min(10).max(3_600).optional(),
-});
+const mintSchema = lazySchema((z) =>
+  z.strictObject({
+    /** The package's token service (`createSessionTokens()`), which signs and publishes the JWKS. */
+    tokens: objectWithMethods<SessionTokens>(
+      ['mint', 'trustedIssuer'],
+      'must be the object createSessionTokens() returns',
+      ['issuer', 'audience'],
+    ),
+    /**
+     * The agent acting for the user, named in the token's RFC 8693 `act` claim (required): the
+     * upstream sees who the data is for (`sub`) and who is asking (`act.sub`).
+     */
+    agent: z.string().min(1).max(200),
+    /** Default: 300 (5 minutes). Never longer than the user's own session. At most 3600. */
+    ttlSec: z.number().int().min(10).max(3_600).optional(),
+  }),
+);
 
 /** Options of {@link mintStrategy}. */
-export type MintStrategyOptions = z.input<typeof mintSchema>;
+export type MintStrategyOptions = z.input<ReturnType<typeof mintSchema>>;
 
 /**
  * `mint`: a short-lived token for exactly one upstream (its `aud`), with the user as subject and
@@ -40,7 +43,7 @@ export type MintStrategyOptions = z.input<typeof mintSchema>;
  * ```
  */
 export function mintStrategy(options: MintStrategyOptions): CredentialStrategy {
-  const parsed = parseOptions(mintSchema, options, 'mintStrategy');
+  const parsed = parseOptions(mintSchema(), options, 'mintStrategy');
   const ttlSec = parsed.ttlSec ?? DEFAULT_MINT_TTL_SEC;
   const { tokens, agent } = parsed;
   const check = (upstream: Upstream): void => {

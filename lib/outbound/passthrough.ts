@@ -1,27 +1,32 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Identity } from '../core/identity.js';
 import { auditOptionsShape, auditTrailFrom } from '../audit/audit-options.js';
+import { lazySchema } from '../core/lazy-zod.js';
 import { functionOption } from '../core/option-schemas.js';
 import { parseOptions } from '../core/options.js';
 import { getCurrentIdentity } from '../core/request-context.js';
 import { forwardCall, type ForwardContext, type PassthroughInit } from './forward-call.js';
 import type { Upstream } from './upstream.js';
+import { undiciTransport } from './undici-transport.js';
+import { fetchTransport } from './upstream-transport.js';
 
 export type { PassthroughInit } from './forward-call.js';
 import { compileUpstream, upstreamSchema } from './upstream-options.js';
 
-const passthroughSchema = z.strictObject({
-  /** The data APIs the AI may call on the user's behalf, by name. Nothing else is reachable. */
-  upstreams: z.record(z.string().min(1), upstreamSchema),
-  ...auditOptionsShape,
-  /** The agent recorded as `source`. Default: the request's (authenticate's `source`). */
-  source: z.string().min(1).max(100).optional(),
-  fetch: functionOption<typeof globalThis.fetch>().optional(),
-  now: functionOption<() => number>().optional(),
-});
+const passthroughSchema = lazySchema((z) =>
+  z.strictObject({
+    /** The data APIs the AI may call on the user's behalf, by name. Nothing else is reachable. */
+    upstreams: z.record(z.string().min(1), upstreamSchema()),
+    ...auditOptionsShape,
+    /** The agent recorded as `source`. Default: the request's (authenticate's `source`). */
+    source: z.string().min(1).max(100).optional(),
+    fetch: functionOption<typeof globalThis.fetch>().optional(),
+    now: functionOption<() => number>().optional(),
+  }),
+);
 
 /** Options of {@link createPassthrough}: the allow-listed upstreams, the audit sink, limits. */
-export type PassthroughOptions = z.input<typeof passthroughSchema>;
+export type PassthroughOptions = z.input<ReturnType<typeof passthroughSchema>>;
 
 /** A `fetch` that acts as one user, towards the configured upstreams only. */
 export type PassthroughFetch = (
@@ -61,7 +66,7 @@ export interface Passthrough {
  * ```
  */
 export function createPassthrough(options: PassthroughOptions): Passthrough {
-  const parsed = parseOptions(passthroughSchema, options, 'createPassthrough');
+  const parsed = parseOptions(passthroughSchema(), options, 'createPassthrough');
   const upstreams = Object.entries(parsed.upstreams).map(([name, value]) =>
     compileUpstream(name, value),
   );
@@ -80,7 +85,7 @@ export function createPassthrough(options: PassthroughOptions): Passthrough {
   const context: ForwardContext = Object.freeze({
     byOrigin,
     trail: auditTrailFrom(parsed),
-    fetch: parsed.fetch ?? globalThis.fetch,
+    transport: parsed.fetch === undefined ? undiciTransport() : fetchTransport(parsed.fetch),
     now: parsed.now ?? Date.now,
     source: parsed.source,
   });

@@ -60,7 +60,7 @@ interface Settings {
  * ```
  */
 export function createUserQuery(options: UserQueryOptions): UserQuery {
-  const parsed = parseOptions(userQuerySchema, options, 'createUserQuery');
+  const parsed = parseOptions(userQuerySchema(), options, 'createUserQuery');
   const settings: Settings = Object.freeze({
     database: sqlDatabaseOf(parsed.database),
     roles: parsed.roles,

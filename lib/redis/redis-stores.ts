@@ -52,7 +52,7 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
  * ```
  */
 export function createRedisStores(options: RedisStoresOptions): RedisStores {
-  const parsed = parseOptions(redisStoresSchema, options, 'createRedisStores');
+  const parsed = parseOptions(redisStoresSchema(), options, 'createRedisStores');
   const prefix = parsed.prefix ?? 'eip:';
   const redis = redisCommands(parsed.client, parsed.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
   const cacheMs = parsed.revocationCacheMs ?? 0;

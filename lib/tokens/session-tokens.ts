@@ -1,11 +1,14 @@
 import type { JWK, JWTPayload } from 'jose';
-import type { z } from 'zod';
 import type { Identity } from '../core/identity.js';
 import { parseOptions } from '../core/options.js';
 import type { JwsAlgorithm } from '../bearer/algorithms.js';
 import type { IssuerOptions } from '../bearer/issuer-options.js';
 import { mintToken, openState, sealState } from './minted-tokens.js';
-import { sessionTokensSchema, type SessionTokensOptions } from './session-options.js';
+import {
+  sessionTokensSchema,
+  type ParsedSessionTokensOptions,
+  type SessionTokensOptions,
+} from './session-options.js';
 import {
   issueSession,
   refreshSession,
@@ -33,11 +36,11 @@ export type { IssuedSession, MintRequest, PublicJwk, SessionTokens } from './ses
  * ```
  */
 export function createSessionTokens(options: SessionTokensOptions): SessionTokens {
-  const parsed = parseOptions(sessionTokensSchema, options, 'createSessionTokens');
+  const parsed = parseOptions(sessionTokensSchema(), options, 'createSessionTokens');
   return buildSessionTokens(parsed);
 }
 
-function buildSessionTokens(parsed: z.output<typeof sessionTokensSchema>): SessionTokens {
+function buildSessionTokens(parsed: ParsedSessionTokensOptions): SessionTokens {
   const context = compileTokenContext(parsed);
   const jwks = Object.freeze({
     keys: Object.freeze(

@@ -8,43 +8,45 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import type { JWK } from 'jose';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { MIN_HMAC_SECRET_BYTES, MIN_RSA_MODULUS_BITS } from '../bearer/algorithms.js';
+import { lazySchema } from '../core/lazy-zod.js';
 
 /** The algorithms the package signs its own tokens with. */
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256', 'HS256'] as const;
 /** An algorithm the package signs its own tokens with. */
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
-const keyObject = z.custom<KeyObject>(
-  (value) => typeof value === 'object' && value !== null && 'asymmetricKeyType' in value,
-);
-const jwk = z.looseObject({ kty: z.string() });
-const kid = z
-  .string()
-  .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -')
-  .optional();
-
 /** One signing key: a private EC P-256 or RSA key (published in the JWKS), or an HMAC secret. */
-export const signingKeySchema = z.union([
-  z.strictObject({
-    /** A PEM private key, a private JWK, or a private KeyObject (EC P-256 or RSA >= 2048 bits). */
-    privateKey: z.union([z.string().min(1), jwk, keyObject]),
-    /** Default: the key's RFC 7638 thumbprint. */
-    kid,
-  }),
-  z.strictObject({
-    /**
-     * An HS256 secret of at least 32 bytes. **Trade-off:** HMAC tokens can only be verified by
-     * holders of the same secret, so no JWKS is published and every verifier can also forge.
-     */
-    secret: z.union([z.string(), z.instanceof(Uint8Array)]),
-    kid,
-  }),
-]);
+export const signingKeySchema = lazySchema((z) => {
+  const keyObject = z.custom<KeyObject>(
+    (value) => typeof value === 'object' && value !== null && 'asymmetricKeyType' in value,
+  );
+  const jwk = z.looseObject({ kty: z.string() });
+  const kid = z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -')
+    .optional();
+  return z.union([
+    z.strictObject({
+      /** A PEM private key, a private JWK, or a private KeyObject (EC P-256 or RSA >= 2048 bits). */
+      privateKey: z.union([z.string().min(1), jwk, keyObject]),
+      /** Default: the key's RFC 7638 thumbprint. */
+      kid,
+    }),
+    z.strictObject({
+      /**
+       * An HS256 secret of at least 32 bytes. **Trade-off:** HMAC tokens can only be verified by
+       * holders of the same secret, so no JWKS is published and every verifier can also forge.
+       */
+      secret: z.union([z.string(), z.instanceof(Uint8Array)]),
+      kid,
+    }),
+  ]);
+});
 
 /** One signing key as the options take it: a private key (PEM, JWK or KeyObject) or a secret. */
-export type SigningKeyOptions = z.input<typeof signingKeySchema>;
+export type SigningKeyOptions = z.input<ReturnType<typeof signingKeySchema>>;
 
 /** A key ready to sign with, and what verifiers need to check its signatures. */
 export interface SigningKey {
@@ -63,7 +65,7 @@ export interface SigningKey {
  * longest token lifetime has passed.
  */
 export function loadSigningKeys(
-  inputs: readonly z.output<typeof signingKeySchema>[],
+  inputs: readonly z.output<ReturnType<typeof signingKeySchema>>[],
   optionName: string,
 ): readonly SigningKey[] {
   const keys = inputs.map((input, index) => loadSigningKey(input, `${optionName}.${index}`));
@@ -81,7 +83,10 @@ export function loadSigningKeys(
   return Object.freeze(keys);
 }
 
-function loadSigningKey(input: z.output<typeof signingKeySchema>, optionName: string): SigningKey {
+function loadSigningKey(
+  input: z.output<ReturnType<typeof signingKeySchema>>,
+  optionName: string,
+): SigningKey {
   if ('secret' in input) {
     const bytes =
       typeof input.secret === 'string' ? Buffer.from(input.secret, 'utf8') : input.secret;

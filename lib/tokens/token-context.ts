@@ -1,10 +1,9 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import type { z } from 'zod';
 import {
   DEFAULT_REFRESH_TTL_MIN,
   DEFAULT_SESSION_TTL_MIN,
-  type sessionTokensSchema,
+  type ParsedSessionTokensOptions,
 } from './session-options.js';
 import { createMemorySessionStore, type SessionStore } from './session-store.js';
 import { loadSigningKeys, type SigningKey } from './signing-keys.js';
@@ -32,7 +31,7 @@ export interface TokenContext {
   readonly generateId: () => string;
 }
 
-export function compileTokenContext(parsed: z.output<typeof sessionTokensSchema>): TokenContext {
+export function compileTokenContext(parsed: ParsedSessionTokensOptions): TokenContext {
   const keys = loadSigningKeys(parsed.signingKeys, 'signingKeys');
   return Object.freeze({
     keys,

@@ -18,6 +18,7 @@ const LAYERS = [
   'sign-in',
   'outbound',
   'postgres',
+  'observe',
   'mcp',
   'redis',
   'express',
@@ -111,7 +112,9 @@ test('no import cycles between files', () => {
 test('the sign-in methods and the core know nothing of Express', () => {
   const framework = files
     .filter((file) =>
-      /^(core|audit|bearer|tokens|sign-in|outbound|postgres|mcp|redis)\//.test(relative(LIB, file)),
+      /^(core|audit|bearer|tokens|sign-in|outbound|postgres|observe|mcp|redis)\//.test(
+        relative(LIB, file),
+      ),
     )
     .filter((file) => /from 'express'/.test(readFileSync(file, 'utf8')))
     .map((file) => relative(LIB, file));

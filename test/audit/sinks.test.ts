@@ -120,6 +120,37 @@ describe('winston sink (the default)', () => {
     expect(sink.failure).toBeUndefined();
   });
 
+  test('the audit file alone is written without winston in between, and its lines are the same as through winston', () => {
+    const direct = join(dir, 'direct.log');
+    const through = join(dir, 'through.log');
+    // A second transport keeps winston in between for the other file.
+    const other = new (class extends Transport {
+      override log(_info: unknown, next: () => void) {
+        next();
+      }
+    })();
+    const sinks = [
+      createWinstonAuditSink({ filename: direct }),
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+      createWinstonAuditSink({ filename: through, transports: [other] }),
+    ];
+    const event = {
+      timestamp: '2026-01-01T00:00:00.000Z',
+      user: 'alice\u2028',
+      action: 'authorize',
+      details: { required: ['a"b'] },
+    } as unknown as AuditEvent;
+    for (const sink of sinks) {
+      sink.log(event);
+      sink.flush?.();
+    }
+    const lines = readFileSync(direct, 'utf8');
+    expect(JSON.parse(lines)).toEqual({ level: 'info', message: 'audit', ...event });
+    expect(lines).toBe(readFileSync(through, 'utf8'));
+    // Positive control: through winston, the other transport does see the event.
+    expect(sinks[1]?.logger.transports).toHaveLength(2);
+  });
+
   test('writes one JSON line per decision to a file', async () => {
     const file = join(dir, 'audit.log');
     const agent = await serve(

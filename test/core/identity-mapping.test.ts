@@ -123,7 +123,7 @@ describe('createIdentityMapper', () => {
     [{ field_claims: { 'not a name': 'x' } }],
     [{ claim_mapping: { oid: 'subject' } }],
   ])('the mapping schema refuses %j and says how to fix it', (mapping) => {
-    const result = mappingSchema.safeParse(mapping);
+    const result = mappingSchema().safeParse(mapping);
     expect(result.success).toBe(false);
     expect(JSON.stringify(result.error?.issues)).toMatch(/field|claim/);
   });

@@ -106,6 +106,44 @@ describe('a body still streaming at timeoutMs', () => {
   });
 });
 
+describe('a small body of declared length (read whole before the response is handed over)', () => {
+  test('its records are counted and its event written before the caller reads a byte', async () => {
+    upstream.respond((_req, res) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'content-length': 7 })
+        .end('[1,2,3]'),
+    );
+    const res = await passthrough().forIdentity(alice())(`${upstream.origin}/small`);
+    expect(audit.events.at(-1)).toMatchObject({ records_returned: 3, outcome: 'allowed' });
+    expect(res.headers.get('content-length')).toBe('7');
+    expect(await res.json()).toEqual([1, 2, 3]);
+    expect(audit.events).toHaveLength(1);
+  });
+
+  test('stalled halfway, the call itself fails with upstream_timeout, audited once', async () => {
+    upstream.respond((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 20 });
+      res.write('[1,2,');
+    });
+    const error = await refusal(passthrough().forIdentity(alice())(`${upstream.origin}/stalled`));
+    expect(error).toMatchObject({ code: 'upstream_timeout', status: 504 });
+    expect(audit.events).toHaveLength(1);
+    expect(audit.events[0]).toMatchObject({ reason: 'upstream_timeout', upstream_status: 200 });
+  });
+
+  test('cut short by the upstream, the call fails with upstream_unavailable', async () => {
+    upstream.respond((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 20 });
+      res.write('[1,2,');
+      setTimeout(() => res.destroy(), 20);
+    });
+    const error = await refusal(passthrough().forIdentity(alice())(`${upstream.origin}/cut`));
+    expect(error).toMatchObject({ code: 'upstream_unavailable', status: 502 });
+    expect(audit.events).toHaveLength(1);
+    expect(audit.events[0]).toMatchObject({ outcome: 'error', records_returned: null });
+  });
+});
+
 describe('a body larger than maxResponseBytes (not declared)', () => {
   const big = () =>
     upstream.respond((_req, res) => {

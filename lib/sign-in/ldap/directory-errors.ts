@@ -89,6 +89,41 @@ export function describe(error: unknown): string {
   return 'unknown error';
 }
 
+/**
+ * How a failed LDAP operation reads on the directory channel: `refused` when the directory
+ * answered with an LDAP result (a wrong password, a size limit: it is reachable), `error` when it
+ * could not be used. The code is stable and free of the server's text, which can echo the DN.
+ */
+export function directoryErrorCode(error: unknown): {
+  outcome: 'refused' | 'error';
+  errorCode: string;
+} {
+  if (!isError(error)) return { outcome: 'error', errorCode: 'error' };
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'number') {
+    // ldapts's result-code errors: busy (51) and unavailable (52) say the server cannot serve.
+    const name = snakeCase(error.name.replace(/Error$/, ''));
+    return { outcome: code === 51 || code === 52 ? 'error' : 'refused', errorCode: name };
+  }
+  if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) {
+    return { outcome: 'error', errorCode: code === 'ETIMEDOUT' ? 'timeout' : 'unreachable' };
+  }
+  if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO|HOSTNAME|ERR_TLS/.test(code)) {
+    return { outcome: 'error', errorCode: 'tls_rejected' };
+  }
+  if (/timeout|timed out/i.test(error.message)) return { outcome: 'error', errorCode: 'timeout' };
+  return { outcome: 'error', errorCode: 'error' };
+}
+
+function snakeCase(name: string): string {
+  return (
+    name
+      .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .toLowerCase() || 'error'
+  );
+}
+
 // Directory diagnostics can echo the bind DN or filter values back; the cause kept on the error
 // (and reaching logs) carries the class and code only, never the server's text.
 function redact(cause: unknown): Error {

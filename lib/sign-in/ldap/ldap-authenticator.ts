@@ -31,7 +31,7 @@ import {
   type LdapAuthenticatorOptions,
 } from './ldap-options.js';
 
-type Parsed = z.output<typeof ldapOptionsSchema>;
+type Parsed = z.output<ReturnType<typeof ldapOptionsSchema>>;
 
 type Mode =
   | { kind: 'search'; bindDn: string; bindPassword: string; filter: (username: string) => Filter }
@@ -76,7 +76,7 @@ const UPN_UNSAFE = /[@\\/,=+<>#;"]/;
  */
 export function createLdapAuthenticator(options: LdapAuthenticatorOptions): PasswordAuthenticator {
   const directory = compileDirectory(
-    parseOptions(ldapOptionsSchema, options, 'createLdapAuthenticator'),
+    parseOptions(ldapOptionsSchema(), options, 'createLdapAuthenticator'),
   );
   return Object.freeze({
     provider: 'ldap',

@@ -1,7 +1,12 @@
 import { isIP } from 'node:net';
 import { connect, type ConnectionOptions } from 'node:tls';
 import { Client, type ClientOptions } from 'ldapts';
-import { directoryUnavailable } from './directory-errors.js';
+import {
+  directoryChannel,
+  traceDirectoryCall,
+  type DirectoryOperation,
+} from '../../core/diagnostics.js';
+import { directoryErrorCode, directoryUnavailable } from './directory-errors.js';
 import type { LdapClient } from './ldap-options.js';
 
 /** How to reach the directory, compiled once from the options. */
@@ -34,7 +39,7 @@ export async function withConnection<T>(
   operations: number,
   work: (client: LdapClient) => Promise<T>,
 ): Promise<T> {
-  const client = settings.createClient({
+  const created = settings.createClient({
     url: settings.url,
     connectTimeout: settings.connectTimeoutMs,
     timeout: settings.timeoutMs,
@@ -45,6 +50,8 @@ export async function withConnection<T>(
       ? {}
       : { tlsOptions: settings.tlsOptions }),
   });
+  // Traced only while someone listens: no wrapper per sign-in otherwise.
+  const client = directoryChannel.hasSubscribers ? tracedClient(created, settings.url) : created;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(
@@ -76,6 +83,21 @@ export async function withConnection<T>(
     // unbind() closes the socket; a dead connection makes it throw, which changes nothing.
     await client.unbind().catch(() => undefined);
   }
+}
+
+/**
+ * The client with each StartTLS, bind and search published on the directory channel, with its
+ * duration and outcome: never the DN, the password or the filter, which hold what people typed.
+ */
+function tracedClient(client: LdapClient, url: string): LdapClient {
+  const trace = <T>(operation: DirectoryOperation, run: () => Promise<T>): Promise<T> =>
+    traceDirectoryCall(url, operation, run, directoryErrorCode);
+  return {
+    startTLS: (options) => trace('starttls', () => client.startTLS(options)),
+    bind: (dn, password, controls) => trace('bind', () => client.bind(dn, password, controls)),
+    search: (base, options) => trace('search', () => client.search(base, options)),
+    unbind: () => client.unbind(),
+  };
 }
 
 /**

@@ -23,7 +23,7 @@ export interface EntryMapping {
   readonly serviceRules: readonly ServiceAccountRule[];
 }
 
-type ParsedLdapOptions = z.output<typeof ldapOptionsSchema>;
+type ParsedLdapOptions = z.output<ReturnType<typeof ldapOptionsSchema>>;
 type DirectoryDefaults = (typeof DIRECTORY_DEFAULTS)[keyof typeof DIRECTORY_DEFAULTS];
 
 /** Compiles the options' user filter, attribute mapping and service-account rules, once. */

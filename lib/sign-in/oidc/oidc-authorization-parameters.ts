@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { lazySchema } from '../../core/lazy-zod.js';
 
 /**
  * Authorization request parameters the sign-in sets itself, and why none may be overridden:
@@ -27,27 +27,29 @@ const RESERVED: Readonly<Record<string, string>> = {
  * `max_age`, `acr_values`, Auth0's `audience`, ... Parameters that carry a protection are
  * refused at startup (see {@link RESERVED}).
  */
-export const authorizationParametersSchema = z
-  .record(
-    z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'is not an authorization parameter name'),
-    z.string().max(2_048),
-  )
-  .superRefine((parameters, ctx) => {
-    for (const name of Object.keys(parameters)) {
-      const why = RESERVED[name.toLowerCase()];
-      if (why !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [name],
-          message: `is set by the sign-in itself and cannot be overridden: ${why}`,
-        });
+export const authorizationParametersSchema = lazySchema((z) =>
+  z
+    .record(
+      z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'is not an authorization parameter name'),
+      z.string().max(2_048),
+    )
+    .superRefine((parameters, ctx) => {
+      for (const name of Object.keys(parameters)) {
+        const why = RESERVED[name.toLowerCase()];
+        if (why !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `is set by the sign-in itself and cannot be overridden: ${why}`,
+          });
+        }
       }
-    }
-    const maxAge = parameters['max_age'];
-    if (maxAge !== undefined && !/^\d{1,9}$/.test(maxAge)) {
-      ctx.addIssue({ code: 'custom', path: ['max_age'], message: 'must be a number of seconds' });
-    }
-  });
+      const maxAge = parameters['max_age'];
+      if (maxAge !== undefined && !/^\d{1,9}$/.test(maxAge)) {
+        ctx.addIssue({ code: 'custom', path: ['max_age'], message: 'must be a number of seconds' });
+      }
+    }),
+);
 
 /**
  * The extra parameters the authorization request carries. With `offline_access` requested from

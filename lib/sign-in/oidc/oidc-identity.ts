@@ -1,8 +1,7 @@
-import type { z } from 'zod';
 import type { ClaimPresetName } from '../../core/claim-presets.js';
 import type { Claims } from '../../core/claims.js';
 import { createIdentity, type Identity } from '../../core/identity.js';
-import { createIdentityMapper, type mappingSchema } from '../../core/identity-mapping.js';
+import { createIdentityMapper, type ParsedMapping } from '../../core/identity-mapping.js';
 import { withVerifiedEmailOnly } from '../../core/verified-email.js';
 
 /** How ID-token claims become an {@link Identity}, compiled once per sign-in configuration. */
@@ -16,7 +15,7 @@ export interface OidcIdentityMapper {
  */
 export function createOidcIdentityMapper(options: {
   preset: ClaimPresetName;
-  mapping: z.output<typeof mappingSchema> | undefined;
+  mapping: ParsedMapping | undefined;
   trustEmailWithoutVerifiedClaim: boolean;
 }): OidcIdentityMapper {
   const mapper = createIdentityMapper({

@@ -10,7 +10,7 @@ import {
 import { createMemoryOidcTokenStore, type OidcTokenStore } from './oidc-token-store.js';
 
 /** The options of `createOidcSignIn()` once validated by their schema. */
-export type ParsedOidcOptions = z.output<typeof oidcOptionsSchema>;
+export type ParsedOidcOptions = z.output<ReturnType<typeof oidcOptionsSchema>>;
 
 /** What `createOidcSignIn()` settles once from its options, for every sign-in and refresh. */
 export interface OidcSettings {

@@ -56,7 +56,7 @@ export interface OidcSignIn {
  * ```
  */
 export function createOidcSignIn(options: OidcSignInOptions): OidcSignIn {
-  const settings = oidcSettingsFrom(parseOptions(oidcOptionsSchema, options, 'createOidcSignIn'));
+  const settings = oidcSettingsFrom(parseOptions(oidcOptionsSchema(), options, 'createOidcSignIn'));
   const discover = createOidcDiscovery(settings);
   const tokens = new OidcSessionTokens(settings, discover);
   return Object.freeze({

@@ -9,7 +9,7 @@ import {
 } from './saml-options.js';
 
 /** The options of `createSamlSignIn()` once validated by their schema. */
-export type ParsedSamlOptions = z.output<typeof samlOptionsSchema>;
+export type ParsedSamlOptions = z.output<ReturnType<typeof samlOptionsSchema>>;
 
 /** What `createSamlSignIn()` settles once from its options, for every response it checks. */
 export interface SamlSettings {

@@ -71,7 +71,7 @@ export interface SamlSignIn {
  * ```
  */
 export function createSamlSignIn(options: SamlSignInOptions): SamlSignIn {
-  const parsed = parseOptions(samlOptionsSchema, options, 'createSamlSignIn');
+  const parsed = parseOptions(samlOptionsSchema(), options, 'createSamlSignIn');
   const settings = samlSettingsFrom(parsed);
   const requestIds = new AuthnRequestIds();
   const saml = createSamlInstance(parsed, settings, requestIds.generate);
