@@ -231,3 +231,16 @@ app.all('/mcp', mcp.guard, (req, res) => { res.json({ sub: identityOfAuthInfo(un
   );
   expect(() => run(process.execPath, [tsc, '-p', 'tsconfig.json'], scratch)).toThrow();
 });
+
+test('the installed command runs through npx: its help lists verify, explain and doctor', () => {
+  const help = run('npx', ['--no-install', 'express-identity-passthrough', '--help'], scratch);
+  for (const command of ['verify', 'explain', 'doctor']) expect(help).toContain(command);
+  // Positive control of the exit code: an unknown command is a usage error (2).
+  let status: number | null = 0;
+  try {
+    run('npx', ['--no-install', 'express-identity-passthrough', 'no-such-command'], scratch);
+  } catch (error) {
+    status = (error as { status: number | null }).status;
+  }
+  expect(status).toBe(2);
+});

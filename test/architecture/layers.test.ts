@@ -22,6 +22,7 @@ const LAYERS = [
   'mcp',
   'redis',
   'express',
+  'cli',
 ] as const;
 
 function layerOf(file: string): number {
