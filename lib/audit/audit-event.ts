@@ -74,7 +74,9 @@ export interface AuditEventInput {
 /** Builds an event; every user-controlled string in it is made safe for log files. */
 export function buildAuditEvent(input: AuditEventInput): AuditEvent {
   const who = input.identity === undefined ? undefined : identityFields(input.identity);
-  return {
+  // Frozen: the same event goes to the sink and to diagnostics subscribers, and neither may
+  // change what the other sees.
+  return Object.freeze({
     timestamp: isoTime(input.now()),
     user: who?.user ?? null,
     action: clean(input.action),
@@ -97,9 +99,10 @@ export function buildAuditEvent(input: AuditEventInput): AuditEvent {
     upstream: input.upstream === undefined ? null : clean(input.upstream),
     upstream_status: input.upstreamStatus ?? null,
     duration_ms: input.durationMs ?? null,
-    details:
+    details: Object.freeze(
       input.details === undefined ? {} : (sanitize(input.details) as Record<string, unknown>),
-  };
+    ),
+  });
 }
 
 // Events of one millisecond share their timestamp: formatting a date costs more than the rest of
@@ -166,8 +169,17 @@ const UNSAFE_ALL = new RegExp(UNSAFE_CLASS, 'gu');
 // Escapes the characters above as `\uXXXX` (or `\u{XXXXX}`) and bounds length. Most strings are
 // clean, and are returned as they are.
 function clean(value: string): string {
-  const escaped = UNSAFE.test(value) ? value.replace(UNSAFE_ALL, escapeChar) : value;
+  const escaped = escapeUnsafeText(value);
   return escaped.length > MAX_STRING ? `${escaped.slice(0, MAX_STRING)}…` : escaped;
+}
+
+/**
+ * The characters above escaped as `\uXXXX`, nothing cut: for text that reaches a log or a
+ * terminal (the command line's output) from a token, a directory or an upstream.
+ * @internal
+ */
+export function escapeUnsafeText(value: string): string {
+  return UNSAFE.test(value) ? value.replace(UNSAFE_ALL, escapeChar) : value;
 }
 
 function escapeChar(char: string): string {

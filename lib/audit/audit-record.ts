@@ -29,7 +29,14 @@ export const AUDIT_RECORD_SHAPES: Readonly<Record<AuditFields, AuditRecordShape>
     line: plainLine,
     // The same line as line(record(event)), without the record: the event's own JSON after the
     // two fields winston's record puts first. An event always has fields, so `{` starts it.
-    fileLine: (event) => `{"level":"info","message":"audit",${JSON.stringify(event).slice(1)}`,
+    fileLine: (event) => {
+      const json = JSON.stringify(event);
+      // An event of its own making (sink.log is public) may lack fields or name one `level`:
+      // then the record's line, which is what winston would write.
+      return json.length > 2 && !('level' in event) && !('message' in event)
+        ? `{"level":"info","message":"audit",${json.slice(1)}`
+        : plainLine({ level: 'info', message: 'audit', ...event });
+    },
   },
   ecs: {
     record: (event) => {

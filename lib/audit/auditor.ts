@@ -31,17 +31,28 @@ export function createAuditTrail(
   return Object.freeze({ sink, policy, onFailure });
 }
 
+// After the sink has taken the event: the package's events are frozen (buildAuditEvent), so what
+// a subscriber does with its message cannot change the audit line.
+function publishDecision(event: AuditEvent): void {
+  if (decisionChannel.hasSubscribers) decisionChannel.publish(event);
+}
+
 /**
  * Hands an event to the sink. Under `fail-open` it returns at once (the request path never
  * waits on the sink) and never throws. Under `fail-closed` it returns a promise that settles
  * once the sink has written the event, and rejects with `audit_unavailable` when it could not.
  */
 export function recordAuditEvent(trail: AuditTrail, event: AuditEvent): Promise<void> | undefined {
-  if (decisionChannel.hasSubscribers) decisionChannel.publish(event);
   const { sink } = trail;
   let pending: unknown;
   try {
     pending = sink.log(event);
+  } catch (error) {
+    publishDecision(event);
+    return failed(trail, event, error);
+  }
+  publishDecision(event);
+  try {
     // Accepted is not written: a batching sink writes at the end of the loop turn, after the
     // action had already gone ahead. Fail-closed means written first, so the batch goes now.
     if (trail.policy === 'fail-closed' && typeof sink.flush === 'function') {

@@ -11,6 +11,11 @@ export interface CheckpointClaims {
   readonly seq: number;
   readonly hash: string;
   readonly time: string;
+  /**
+   * The writer's `checkpointEvery`: how many events it leaves unsigned at most (and so how
+   * many a verifier accepts after the last checkpoint). Absent in older checkpoints.
+   */
+  readonly every?: number;
 }
 
 /** The field names the audit lines use: the package's own, ECS, or both. */
@@ -26,8 +31,9 @@ export async function signCheckpoint(
   head: ChainHead & { readonly hash: string },
   signer: CheckpointKey & { readonly kid: string },
   time: string,
+  every: number,
 ): Promise<string> {
-  const claims: CheckpointClaims = { seq: head.seq, hash: head.hash, time };
+  const claims: CheckpointClaims = { seq: head.seq, hash: head.hash, time, every };
   return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
     .setProtectedHeader({ alg: signer.algorithm, typ: CHECKPOINT_TYPE, kid: signer.kid })
     .sign(signer.key);
@@ -126,7 +132,13 @@ function claimsOf(text: string): CheckpointClaims | undefined {
       typeof value.hash === 'string' &&
       typeof value.time === 'string'
     ) {
-      return { seq: value.seq as number, hash: value.hash, time: value.time };
+      const { every } = value;
+      return {
+        seq: value.seq as number,
+        hash: value.hash,
+        time: value.time,
+        ...(Number.isSafeInteger(every) && (every as number) > 0 ? { every: every as number } : {}),
+      };
     }
   } catch {
     // not JSON: malformed

@@ -133,7 +133,12 @@ export class Checkpointer {
     const { key, fields, now } = this.#settings;
     const kid = await (this.#kid ??= keyId(key.key));
     const time = new Date(now()).toISOString();
-    const jws = await signCheckpoint({ seq: head.seq, hash: head.hash }, { ...key, kid }, time);
+    const jws = await signCheckpoint(
+      { seq: head.seq, hash: head.hash },
+      { ...key, kid },
+      time,
+      this.#settings.checkpointEvery,
+    );
     // Closed while signing: the file takes no more lines.
     if (this.#isClosed()) return false;
     if (!this.#target.append(checkpointLine(jws, time, fields))) {

@@ -11,6 +11,8 @@ interface Tally {
   /** Event lines after the last verified checkpoint's line. */
   uncovered: number;
   lastCheckpointAt: string | null;
+  /** The last verified checkpoint's `every`: the most events its writer leaves unsigned. */
+  every: number | undefined;
 }
 
 /** Options of {@link verifyAuditTrail}. */
@@ -74,7 +76,13 @@ export async function verifyAuditTrail(
   const files = checkedFiles(options.files);
   const keys = await verificationKeys(options.publicKey);
   const chain = new ChainCheck();
-  const tally: Tally = { lines: 0, checkpoints: 0, uncovered: 0, lastCheckpointAt: null };
+  const tally: Tally = {
+    lines: 0,
+    checkpoints: 0,
+    uncovered: 0,
+    lastCheckpointAt: null,
+    every: undefined,
+  };
   let problem: AuditTrailProblem | undefined;
   let pending: ReadLine | undefined;
   const step = async (line: ReadLine, next: ReadLine | undefined) => {
@@ -90,7 +98,7 @@ export async function verifyAuditTrail(
   }
   if (problem === undefined && pending !== undefined) problem = await step(pending, undefined);
   const lastSeq = chain.last?.seq ?? null;
-  problem ??= unsignedProblem(chain, tally.checkpoints, files);
+  problem ??= unsignedProblem(chain, tally.checkpoints, files) ?? uncoveredProblem(chain, tally);
   return {
     ok: problem === undefined,
     files: files.length,
@@ -118,7 +126,7 @@ async function checkpointProblem(
   if (line.checkpoint === undefined || line.seq === undefined) return undefined;
   const check = await verifyCheckpoint(line.checkpoint, keys);
   if (!check.ok) return at(line, 'forged', `this checkpoint is not genuine: ${check.reason}`);
-  const { seq, hash, time } = check.claims;
+  const { seq, hash, time, every } = check.claims;
   if (seq >= line.seq) {
     return at(line, 'reordered', `this checkpoint names seq ${seq}, which comes after it`);
   }
@@ -135,7 +143,24 @@ async function checkpointProblem(
   tally.checkpoints += 1;
   tally.uncovered = eventsAfter(chain, seq, line.seq);
   tally.lastCheckpointAt = time;
+  tally.every = every;
   return undefined;
+}
+
+// A writer signs every `every` events (and on a timer): far more unsigned lines than that after
+// the last checkpoint means the checkpoints after it were dropped and the lines after it
+// rewritten or added, with the chain recomputed. Twice `every`, for the lines written while a
+// checkpoint was being signed and those of a crash before the next one.
+function uncoveredProblem(chain: ChainCheck, tally: Tally): AuditTrailProblem | undefined {
+  const { every, uncovered } = tally;
+  const last = chain.last;
+  if (every === undefined || last === undefined || uncovered <= 2 * every) return undefined;
+  return {
+    kind: 'unsigned',
+    file: last.file,
+    line: last.line,
+    message: `${uncovered} event lines follow the last checkpoint, more than its writer leaves unsigned (it signs every ${every} events): checkpoints after it were removed, and the lines after it may have been rewritten or added`,
+  };
 }
 
 // The event lines between the line a checkpoint names and the checkpoint itself: written while

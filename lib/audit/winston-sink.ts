@@ -104,9 +104,16 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
   const currentFailure = (): Error | undefined => fileFailure ?? failure;
   // When the audit file is the logger's only transport, its lines go to it directly: winston's
   // logger is a stream, and its hop per event (a Transform, its buffering, the pipe to the
-  // transport) cost more CPU than building and serializing the event. With any other
-  // transport, every event goes through winston.
-  const direct = settings.logger === undefined && logger.transports.length === 1 ? file : undefined;
+  // transport) cost more CPU than building and serializing the event. Checked per event, since
+  // the logger is the application's to change (a transport added, the logger silenced); with
+  // any other transport, every event goes through winston.
+  const direct = (): AuditFileTransport | undefined =>
+    file !== undefined &&
+    settings.logger === undefined &&
+    logger.transports.length === 1 &&
+    !logger.silent
+      ? file
+      : undefined;
   return {
     logger,
     get failure() {
@@ -119,8 +126,9 @@ export function createWinstonAuditSink(options: WinstonAuditSinkOptions = {}): W
       }
       // Always handed over, so a recovered transport can log again and clear the failure;
       // while a failure stands (or happens during this write), the event is also reported.
-      if (direct === undefined) logger.log(shape.record(event));
-      else direct.appendLine(shape.fileLine(event));
+      const straight = direct();
+      if (straight === undefined) logger.log(shape.record(event));
+      else straight.appendLine(shape.fileLine(event));
       const failed = currentFailure();
       if (failed !== undefined) throw failed;
     },

@@ -64,6 +64,9 @@ export function createVerifiedTokenCache(options: {
 
   // Whether a full cache lets this token in, evicting its least recently used entry.
   function admits(digest: string, at: number): boolean {
+    const victim = lruEntry(entries);
+    // An entry past its time holds its place for nothing: it gives way at once.
+    if (victim === undefined || at >= victim.until) return true;
     const key = digest.slice(0, SEEN_KEY_LENGTH);
     if (!seen.has(key)) {
       // Cleared rather than trimmed when full, as TinyLFU's doorkeeper is: cheap, and what it
@@ -72,8 +75,7 @@ export function createVerifiedTokenCache(options: {
       seen.add(key);
       return false;
     }
-    const victim = lruEntry(entries);
-    if (victim !== undefined && victim.uses > 0 && at < victim.until) {
+    if (victim.uses > 0) {
       victim.uses >>= 1;
       return false;
     }

@@ -1,3 +1,4 @@
+import { escapeUnsafeText } from '../audit/audit-event.js';
 import { closest } from '../core/options.js';
 import { run as doctor, DOCTOR_SUMMARY } from './doctor-command.js';
 import { run as explain, EXPLAIN_SUMMARY } from './explain-command.js';
@@ -79,5 +80,14 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     io.stderr.write(`unknown command ${JSON.stringify(name)}${hint}\n\n${usage()}`);
     return EXIT_USAGE;
   }
-  return command.run(args, io);
+  return command.run(args, { ...io, stdout: escaping(io.stdout), stderr: escaping(io.stderr) });
+}
+
+// Every line a command prints is passed through the audit log's escaping: claims, directory
+// entries and upstream documents are text an attacker may have chosen, and a terminal obeys
+// the control, bidi and invisible characters in it. Line breaks are the output's own.
+function escaping(stream: CliIo['stdout']): CliIo['stdout'] {
+  return {
+    write: (text: string) => stream.write(text.split('\n').map(escapeUnsafeText).join('\n')),
+  };
 }

@@ -77,32 +77,47 @@ export type IdentityInput = Omit<Identity, 'credentialFingerprint' | 'groupsComp
   readonly tokenDigest?: string;
 };
 
-// The credential lives in a private field of the identity, not in a property: it cannot reach
-// JSON.stringify, util.inspect, a spread, structuredClone or a logger by accident, and no
-// reflection reaches it. Only the outbound layer of this package reads it. A private field
-// rather than a WeakMap keyed by the identity: a WeakMap entry per identity is an ephemeron
-// the garbage collector traces on every cycle, which cost more than the rest of building
-// the identity at thousands of new tokens a second.
-class FrozenIdentity {
+// The credential lives in a private field stamped onto the identity, not in a property: it
+// cannot reach JSON.stringify, util.inspect, a spread, structuredClone or a logger by accident,
+// and no reflection reaches it. Only the outbound layer of this package reads it. A private
+// field rather than a WeakMap keyed by the identity: a WeakMap entry per identity is an
+// ephemeron the garbage collector traces on every cycle, which cost more than the rest of
+// building the identity at thousands of new tokens a second.
+//
+// The identity itself stays a plain object (its prototype is Object.prototype, its
+// constructor Object): a base class whose constructor returns the object it is given lets
+// the subclass stamp private fields onto that object. Nothing reachable from an identity leads
+// back to these classes, so no code holding one can read its credential or forge the memo.
+// eslint-disable-next-line @typescript-eslint/no-extraneous-class -- the constructor is the point
+class ReturnsItsArgument {
+  constructor(target: object) {
+    return target;
+  }
+}
+
+let readCredential: (identity: Identity) => Credential | undefined;
+let readMemo: (identity: Identity) => unknown;
+let writeMemo: (identity: Identity, value: unknown) => void;
+
+class IdentityStamp extends ReturnsItsArgument {
   readonly #credential: Credential | undefined;
   // What a layer above computes once per identity (the audit layer's cleaned fields), kept
   // with the identity for the same reason.
   #memo: unknown;
 
-  constructor(credential: Credential | undefined) {
+  constructor(target: object, credential: Credential | undefined) {
+    super(target);
     this.#credential = credential;
   }
 
-  static credentialOf(identity: Identity): Credential | undefined {
-    return #credential in identity ? (identity as FrozenIdentity).#credential : undefined;
-  }
-
-  static memoOf(identity: Identity): unknown {
-    return #memo in identity ? (identity as FrozenIdentity).#memo : undefined;
-  }
-
-  static remember(identity: Identity, value: unknown): void {
-    if (#memo in identity) (identity as FrozenIdentity).#memo = value;
+  static {
+    readCredential = (identity) =>
+      #credential in identity ? (identity as unknown as IdentityStamp).#credential : undefined;
+    readMemo = (identity) =>
+      #memo in identity ? (identity as unknown as IdentityStamp).#memo : undefined;
+    writeMemo = (identity, value) => {
+      if (#memo in identity) (identity as unknown as IdentityStamp).#memo = value;
+    };
   }
 }
 
@@ -112,11 +127,7 @@ class FrozenIdentity {
  * {@link credentialOf}).
  */
 export function createIdentity(input: IdentityInput, credential?: Credential): Identity {
-  const identity = new FrozenIdentity(
-    credential === undefined
-      ? undefined
-      : Object.freeze({ ...credential, audience: Object.freeze([...credential.audience]) }),
-  ) as unknown as Record<string, unknown>;
+  const identity: Record<string, unknown> = {};
   // Assigned field by field, in one order, rather than spread from the input: one object and
   // one shape for every identity, and no field the input type does not name.
   identity['subject'] = input.subject;
@@ -141,6 +152,14 @@ export function createIdentity(input: IdentityInput, credential?: Credential): I
   if (credential !== undefined || input.tokenId !== undefined) {
     identity['credentialFingerprint'] = fingerprint(input.tokenId, input.tokenDigest, credential);
   }
+  // Stamped before it is frozen: private fields are not properties, but adding them to a
+  // frozen object is on its way to being an error.
+  new IdentityStamp(
+    identity,
+    credential === undefined
+      ? undefined
+      : Object.freeze({ ...credential, audience: Object.freeze([...credential.audience]) }),
+  );
   return Object.freeze(identity) as unknown as Identity;
 }
 
@@ -149,7 +168,7 @@ export function createIdentity(input: IdentityInput, credential?: Credential): I
  * layer's rules). Undefined for identities without one (LDAP, SAML) and for copies.
  */
 export function credentialOf(identity: Identity): Credential | undefined {
-  return FrozenIdentity.credentialOf(identity);
+  return readCredential(identity);
 }
 
 /**
@@ -158,12 +177,12 @@ export function credentialOf(identity: Identity): Credential | undefined {
  * @internal
  */
 export function identityMemo(identity: Identity): unknown {
-  return FrozenIdentity.memoOf(identity);
+  return readMemo(identity);
 }
 
 /** Keeps a value with an identity for {@link identityMemo}; ignored for copies. @internal */
 export function rememberForIdentity(identity: Identity, value: unknown): void {
-  FrozenIdentity.remember(identity, value);
+  writeMemo(identity, value);
 }
 
 function fingerprint(

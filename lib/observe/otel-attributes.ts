@@ -11,13 +11,51 @@ import { withoutSecrets } from './safe-url.js';
 // Attributes are built from the fields named here and nothing else: the events also hold the
 // token's fingerprint, filters and the library's error text, none of which belongs in a span.
 
+// Actions the package and MCP define, always their own label; an MCP client chooses the method
+// it sends, so any other action gets a label of its own only while there are few of them.
+const KNOWN_ACTIONS = new Set([
+  'authenticate',
+  'authorize',
+  'forward',
+  'query',
+  'sign_in',
+  'sign_out',
+  'session_refresh',
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'resources/list',
+  'resources/read',
+  'resources/templates/list',
+  'prompts/list',
+  'prompts/get',
+  'completion/complete',
+  'logging/setLevel',
+  'notifications/initialized',
+  'notifications/cancelled',
+]);
+const MAX_OTHER_ACTIONS = 50;
+const otherActions = new Set<string>();
+
+/**
+ * The action as a metric label or span name: bounded in number, so that a client choosing
+ * JSON-RPC methods cannot make the metrics' label values (and their memory) grow without limit.
+ */
+export function actionLabel(action: string): string {
+  if (KNOWN_ACTIONS.has(action) || otherActions.has(action)) return action;
+  if (otherActions.size >= MAX_OTHER_ACTIONS || action.length > 64) return 'other';
+  otherActions.add(action);
+  return action;
+}
+
 /** A decision's span attributes: who (`enduser.id`), what, and how it ended. */
 export function decisionAttributes(event: DecisionMessage): Attributes {
   const attributes: Attributes = {
     'identity.action': event.action,
     'identity.outcome': event.outcome,
     'identity.reason': event.reason,
-    'identity.resource': event.resource,
+    'identity.resource': withoutQuery(event.resource),
     'identity.request_id': event.request_id,
   };
   if (event.user !== null) attributes['enduser.id'] = event.user;
@@ -32,7 +70,7 @@ export function decisionAttributes(event: DecisionMessage): Attributes {
 /** A decision's metric attributes: few values each, whatever the traffic. */
 export function decisionMetricAttributes(event: DecisionMessage): Attributes {
   return {
-    'identity.action': event.action,
+    'identity.action': actionLabel(event.action),
     'identity.outcome': event.outcome,
     'identity.reason': event.reason,
   };
@@ -86,4 +124,10 @@ export function forwardAttributes(message: ForwardMessage): Attributes {
   if (message.serverPort !== null) attributes['server.port'] = message.serverPort;
   if (message.status !== null) attributes['http.response.status_code'] = message.status;
   return attributes;
+}
+
+// A resource is `METHOD /path` or an MCP resource URI, which may carry a query.
+function withoutQuery(resource: string): string {
+  const query = resource.search(/[?#]/);
+  return query === -1 ? resource : resource.slice(0, query);
 }

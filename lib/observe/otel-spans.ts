@@ -9,6 +9,7 @@ import {
   type JwksFetchMessage,
 } from '../core/diagnostics.js';
 import {
+  actionLabel,
   decisionAttributes,
   directoryStartAttributes,
   forwardAttributes,
@@ -40,7 +41,7 @@ function decisionSpans(api: Api, tracer: Tracer): Subscription[] {
   const onDecision = (message: unknown): void => {
     const event = message as DecisionMessage;
     if (forwarded.has(event)) return;
-    const span = tracer.startSpan(`identity ${event.action}`, {
+    const span = tracer.startSpan(`identity ${actionLabel(event.action)}`, {
       kind: SpanKind.INTERNAL,
       attributes: decisionAttributes(event),
     });

@@ -30,6 +30,9 @@ export interface ForwardContext {
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+// What a data API call may be. TRACE and TRACK echo the request, credential included, back in
+// the body; CONNECT opens a tunnel. fetch refused them; the pool's API would send them.
+const SENT_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /**
  * One call of the passthrough client, as `identity`: refused before a byte is sent unless the
@@ -65,6 +68,7 @@ export async function forwardCall(
   const callerSignal = init.signal ?? request?.signal ?? undefined;
   try {
     const person = onlyPeople(identity);
+    checkMethod(record.method, init.body ?? request?.body ?? null);
     const url = targetUrl(input);
     record.url = url;
     const hop: Hop = {
@@ -109,6 +113,23 @@ interface Hop {
   readonly requestId: string;
   readonly userCredential: string | undefined;
   readonly signal: AbortSignal | undefined;
+}
+
+function checkMethod(method: string, body: unknown): void {
+  if (!SENT_METHODS.has(method)) {
+    throw new IdentityError(
+      'upstream_not_allowed',
+      `The method ${JSON.stringify(method.slice(0, 16))} is not sent to data APIs (allowed: ${[...SENT_METHODS].join(', ')}).`,
+      { details: { method: method.slice(0, 16) } },
+    );
+  }
+  if ((method === 'GET' || method === 'HEAD') && body !== null && body !== undefined) {
+    throw new IdentityError(
+      'upstream_not_allowed',
+      `A ${method} request cannot carry a body; send the data with POST.`,
+      { details: { method } },
+    );
+  }
 }
 
 // Data APIs are called only on behalf of a person: no identity, or a service account, is no call.

@@ -34,12 +34,14 @@ export function undiciTransport(): UpstreamTransport {
   // Loaded when a passthrough is created rather than when the package is imported: an
   // application that forwards nothing does not pay for it, and one that does pays at startup
   // rather than on its first call, inside that call's timeout.
-  const agent = new (requireHere('undici') as typeof Undici).Agent();
+  const undici = requireHere('undici') as typeof Undici;
   const viaFetch = fetchTransport(globalThis.fetch);
   return async (url, request) => {
     const body = plainBody(request.body);
     if (body === undefined) return viaFetch(url, request);
-    const reply = await agent.request({
+    // The global dispatcher, read on every call, as fetch reads it: a proxy, an egress guard
+    // or client certificates an application set with setGlobalDispatcher apply here too.
+    const reply = await undici.getGlobalDispatcher().request({
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       method: request.method,
@@ -87,10 +89,14 @@ function outgoingHeaders(
   headers: Headers,
   contentType: string | undefined,
 ): Record<string, string> {
-  const result: Record<string, string> = {};
+  // Without a prototype: a header named __proto__ is a header like any other.
+  const result: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of headers) {
     if (!TRANSPORT_HEADERS.has(name)) result[name] = value;
   }
+  // What fetch sends when the caller does not say: some gateways refuse a request without them.
+  result['accept'] ??= '*/*';
+  result['user-agent'] ??= 'node';
   if (contentType !== undefined && result['content-type'] === undefined) {
     result['content-type'] = contentType;
   }
@@ -99,7 +105,7 @@ function outgoingHeaders(
 
 function replyHeaders(headers: IncomingHttpHeaders): ReplyHeaders {
   let pairs: [string, string][] | undefined;
-  const flat: Record<string, string> = {};
+  const flat: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const name in headers) {
     const value = headers[name];
     if (typeof value === 'string') {

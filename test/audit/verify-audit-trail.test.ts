@@ -230,6 +230,31 @@ describe('the first problem is found and named', () => {
     );
   });
 
+  test('a suffix rewritten after a kept checkpoint, longer than its writer leaves unsigned: unsigned', async () => {
+    const first = checkpointIndexes(trail)[0] ?? 0;
+    const kept = trail.slice(0, first + 1);
+    const template = JSON.parse(trail[0] ?? '{}') as Record<string, unknown> & {
+      chain: Record<string, unknown>;
+    };
+    let seq = chainOf(kept.at(-1)).seq;
+    const forged = Array.from({ length: 13 }, (_, index) => {
+      seq += 1;
+      return JSON.stringify({
+        ...template,
+        user: `mallory-${index}`,
+        chain: { ...template.chain, seq },
+      });
+    });
+    const { report } = await verifyLines(rechain([...kept, ...forged], kept.length));
+    expect(report.ok).toBe(false);
+    expect(report.problem).toMatchObject({ kind: 'unsigned' });
+    expect(report.problem?.message).toMatch(/signs every 6 events/);
+    // Positive control, and the limit the README states: a few lines past the last checkpoint
+    // are what an honest writer leaves too, and are not told apart.
+    const short = await verifyLines(rechain([...kept, ...forged.slice(0, 3)], kept.length));
+    expect(short.report.ok).toBe(true);
+  });
+
   test('lines after the last checkpoint are counted, not refused', async () => {
     const last = checkpointIndexes(trail).at(-1) ?? -1;
     // Cut the file just before its last checkpoint: the events after the line the checkpoint

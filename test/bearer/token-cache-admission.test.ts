@@ -139,3 +139,17 @@ test('control: a plain LRU of the same size gets no hit at all on that cycle', a
   }
   expect(hits).toBe(0);
 });
+
+test('once every entry has expired, a new token is admitted at its first sighting', () => {
+  let clock = NOW;
+  const cache = cacheOf(10, () => clock);
+  for (const token of tokens(10, 'old')) request(cache, token);
+  clock += 30_000;
+  expect(request(cache, 'new')).toBe(false);
+  expect(request(cache, 'new')).toBe(true);
+  // Positive control: while they are fresh, a newcomer needs a second sighting.
+  const fresh = cacheOf(10);
+  for (const token of tokens(10, 'old')) request(fresh, token);
+  request(fresh, 'new');
+  expect(fresh.get('new')).toBeUndefined();
+});

@@ -106,6 +106,26 @@ describe('a token that passes (the positive control)', () => {
   });
 });
 
+describe('claims an attacker chose', () => {
+  spawnTest(
+    'terminal escapes, bidi overrides and invisible characters in claims are printed escaped',
+    async () => {
+      const hostile = 'mallory\u001b[2J\u202eevil\u200b\u009b31m';
+      const token = await issuer.sign({ preferred_username: hostile, groups: [hostile] });
+      const result = await explain(token, ['--require-role', 'sales_readonly']);
+      const output = result.stdout + result.stderr;
+      for (const raw of ['\u001b', '\u202e', '\u200b', '\u009b']) {
+        expect(output).not.toContain(raw);
+      }
+      expect(output).toContain('mallory\\u001b[2J\\u202eevil');
+      // Positive control: the same claims come out as JSON, escaped the same way.
+      const json = await explain(token, ['--json']);
+      expect(json.stdout).not.toContain('\u202e');
+      expect(json.stdout).toContain('\\u202e');
+    },
+  );
+});
+
 describe('401: expired token, or the wrong key or JWKS URL', () => {
   spawnTest(
     'an expired token: the time check fails with the clock difference and the tolerance',

@@ -504,3 +504,16 @@ describe('the bridge itself', () => {
     ).toThrow(broken);
   });
 });
+
+test('a client choosing JSON-RPC methods cannot make action labels grow without bound', async () => {
+  const { actionLabel } = await import('../../lib/observe/otel-attributes.js');
+  // Positive control: the package's and MCP's actions keep their own label.
+  expect(actionLabel('tools/call')).toBe('tools/call');
+  expect(actionLabel('authorize')).toBe('authorize');
+  const labels = new Set(
+    Array.from({ length: 500 }, (_, index) => actionLabel(`attacker/method-${index}`)),
+  );
+  expect(labels.size).toBeLessThanOrEqual(51);
+  expect(labels.has('other')).toBe(true);
+  expect(actionLabel('x'.repeat(100))).toBe('other');
+});

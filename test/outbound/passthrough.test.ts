@@ -117,6 +117,31 @@ describe('forward: what reaches the upstream', () => {
     expectNoSecrets();
   });
 
+  test.each(['TRACE', 'TRACK', 'CONNECT'])(
+    '%s, which would echo or tunnel the credential, is never sent',
+    async (method) => {
+      const call = client().forIdentity(userIdentity())(`${df.origin}/api/v2/db/_table/orders`, {
+        method,
+      });
+      await expect(call).rejects.toMatchObject({ code: 'upstream_not_allowed', status: 403 });
+      expect(df.received).toHaveLength(0);
+      expect(audit.events[0]).toMatchObject({ outcome: 'denied', reason: 'upstream_not_allowed' });
+    },
+  );
+
+  test('a GET with a body is refused before anything is sent; a PATCH with one goes', async () => {
+    const fetchAsAlice = client().forIdentity(userIdentity());
+    const url = `${df.origin}/api/v2/db/_table/orders`;
+    await expect(fetchAsAlice(url, { method: 'GET', body: '{}' })).rejects.toMatchObject({
+      code: 'upstream_not_allowed',
+    });
+    expect(df.received).toHaveLength(0);
+    const res = await fetchAsAlice(url, { method: 'patch', body: '{"status":"done"}' });
+    await res.text();
+    expect(res.status).toBe(200);
+    expect(df.received[0]?.method).toBe('PATCH');
+  });
+
   test('Authorization: Bearer is the default credential header', async () => {
     const res = await client().forIdentity(userIdentity({ audience: ['reports-api'] }))(
       `${other.origin}/r`,

@@ -39,11 +39,21 @@ export async function checkRedis(options: unknown, timeoutMs: number): Promise<D
       'Run: npm install redis',
     );
   }
-  const connection = redis.createClient({
-    url,
-    disableOfflineQueue: true,
-    socket: { connectTimeout: timeoutMs, reconnectStrategy: false },
-  });
+  let connection: ReturnType<typeof redis.createClient>;
+  try {
+    // Parsed by the client: an invalid URL throws an error that quotes it, password and all.
+    connection = redis.createClient({
+      url,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: timeoutMs, reconnectStrategy: false },
+    });
+  } catch {
+    return fail(
+      'redis.ping',
+      `${shown}: not a valid Redis URL`,
+      'Use redis://[:password@]host:port (percent-encode "#", "/" and "?" in the password).',
+    );
+  }
   // Connection errors arrive as events too; the rejected connect() reports them.
   connection.on('error', () => undefined);
   try {

@@ -1,3 +1,4 @@
+import { escapeUnsafeText } from '../../audit/audit-event.js';
 import { hash } from 'node:crypto';
 import type { Claims } from '../../core/claims.js';
 
@@ -85,12 +86,10 @@ export function shown(claims: Claims | undefined, name: string): string | undefi
  * ```
  */
 export function bounded(value: string, max = 200): string {
-  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
-  return cut.replace(
-    // eslint-disable-next-line no-control-regex -- finding control characters is the point
-    /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  // Cut on a code point, so that a pair of surrogates is never split into two halves.
+  const points = Array.from(value);
+  const cut = points.length > max ? `${points.slice(0, max).join('')}…` : value;
+  return escapeUnsafeText(cut);
 }
 
 /**
